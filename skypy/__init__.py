@@ -1,0 +1,61 @@
+"""skypy: skynet's actor model for Python, on trio.
+
+Services are actors with integer handles and mailboxes; they talk with
+`send` and `call`. Service code calls these module-level functions, which
+act for the service running them.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .api import (
+    Responder,
+    call,
+    dispatch,
+    dispatch_commands,
+    error,
+    exit,
+    fork,
+    getenv,
+    ignoreret,
+    kill,
+    localname,
+    name,
+    newservice,
+    now,
+    queryservice,
+    redirect,
+    register,
+    register_protocol,
+    response,
+    ret,
+    self,
+    send,
+    setenv,
+    sleep,
+    timeout,
+    uniqueservice,
+    unlocked,
+    wait,
+    wakeup,
+    yield_,
+)
+from .config import Config
+from .embed import RunningNode, open_node
+from .errors import CallError, ConfigError, ResponseError, ServiceNotFound, SkypyError
+from .message import (
+    PTYPE_CLIENT,
+    PTYPE_DEBUG,
+    PTYPE_ERROR,
+    PTYPE_LUA,
+    PTYPE_RESPONSE,
+    PTYPE_SOCKET,
+    PTYPE_SYSTEM,
+    PTYPE_TEXT,
+    Message,
+    address,
+)
+
+try:
+    __version__ = version("skypy")
+except PackageNotFoundError:  # running from a source checkout that was never installed
+    __version__ = "0.0.0+source"

@@ -1,0 +1,50 @@
+"""The ``skypy`` command: ``skypy run [CONFIG]`` runs a node until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+
+import trio
+
+from . import __version__, config
+from .embed import open_node
+from .errors import ConfigError
+
+EXIT_BAD_CONFIG = 2
+
+
+async def run_node(settings: config.Config) -> None:
+    """Run a node until SIGINT or SIGTERM; SIGHUP asks the logger to reopen its file."""
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
+        async with open_node(settings) as node:
+            async for signum in signals:
+                if signum != signal.SIGHUP:
+                    break
+                node.send(".logger", "system", "reopen")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="skypy", description="Run skypy nodes: skynet's actor model on trio.")
+    parser.add_argument("--version", action="version", version=f"skypy {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = commands.add_parser("run", help="run a node from a TOML config (default: the shipped example)")
+    run.add_argument("config", nargs="?", type=Path, help=f"config file (default: {config.default_config_path()})")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = config.load(args.config or config.default_config_path())
+    except ConfigError as exc:
+        print(f"skypy: {exc}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    trio.run(run_node, settings)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

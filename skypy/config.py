@@ -1,0 +1,116 @@
+"""Node configuration: a TOML file (keys named as skynet names them), checked up front.
+
+A bad config stops start-up with one line naming the file, the key and the
+reason; nothing is half-started.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Callable
+
+import attrs
+
+from .errors import ConfigError, ServiceNotFound
+from .loader import ServiceLoader
+
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def shipped(kind: str) -> Path:
+    """The shipped ``services`` or ``config`` folder, installed or in a source checkout."""
+    installed = _PACKAGE / "_shipped" / kind
+    return installed if installed.is_dir() else _PACKAGE.parent / kind
+
+
+def default_config_path() -> Path:
+    return shipped("config") / "default.toml"
+
+
+@attrs.define(slots=True)
+class Config:
+    """What a node is started with; `source` names where it came from, for errors."""
+
+    source: str = "defaults"
+    start: str | None = None
+    start_args: list[Any] = attrs.Factory(list)
+    harbor: int = 0
+    service_path: list[Path] = attrs.Factory(lambda: [shipped("services")])
+    logger: Path | None = None
+    logservice: str = "logger"
+    logpath: Path = attrs.Factory(Path.cwd)
+    copy_messages: bool = False
+    env: dict[str, Any] = attrs.Factory(dict)
+    console: dict[str, Any] | None = None
+    cluster: dict[str, Any] = attrs.Factory(dict)
+
+
+def _scalar(value: Any) -> bool:
+    return isinstance(value, (str, int, float, bool))
+
+
+# key -> (what the value must be, its check)
+_CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "start": ("a service name (string)", lambda v: isinstance(v, str) and v != ""),
+    "start_args": ("a list of strings, numbers or booleans", lambda v: isinstance(v, list) and all(map(_scalar, v))),
+    "harbor": ("an integer 0..255", lambda v: type(v) is int and 0 <= v <= 255),
+    "service_path": ("a list of folder names", lambda v: isinstance(v, list) and all(isinstance(p, (str, Path)) for p in v)),
+    "logger": ("a file name (string)", lambda v: isinstance(v, (str, Path))),
+    "logservice": ("a service name (string)", lambda v: isinstance(v, str) and v != ""),
+    "logpath": ("a folder name (string)", lambda v: isinstance(v, (str, Path))),
+    "copy_messages": ("true or false", lambda v: type(v) is bool),
+    "env": ("a table of strings, numbers or booleans", lambda v: isinstance(v, dict) and all(map(_scalar, v.values()))),
+    "console": ("a table (host, port)", lambda v: isinstance(v, dict)),
+    "cluster": ("a table of node = \"host:port\" or false", lambda v: isinstance(v, dict) and all(isinstance(a, str) or a is False for a in v.values())),
+}
+_CONSOLE_CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "host": ("a host name (string)", lambda v: isinstance(v, str)),
+    "port": ("a port number 0..65535", lambda v: type(v) is int and 0 <= v <= 65535),
+}
+
+
+def _check(source: str, table: dict[str, Any], checks: dict[str, tuple[str, Callable[[Any], bool]]], prefix: str = "") -> None:
+    for key, value in table.items():
+        if key not in checks:
+            known = ", ".join(sorted(checks))
+            raise ConfigError(f"{source}: unknown key '{prefix}{key}' (known keys: {known})")
+        what, ok = checks[key]
+        if not ok(value):
+            raise ConfigError(f"{source}: key '{prefix}{key}' must be {what}, not {value!r}")
+
+
+def build(source: str, values: dict[str, Any], base_dir: Path | None = None, base: Config | None = None) -> Config:
+    """A Config from `values` checked key by key; relative paths are taken from `base_dir`."""
+    _check(source, values, _CHECKS)
+    if isinstance(values.get("console"), dict):
+        _check(source, values["console"], _CONSOLE_CHECKS, "console.")
+    here = base_dir or Path.cwd()
+    config = attrs.evolve(base or Config(), source=source)
+    for key, value in values.items():
+        if key == "service_path":
+            value = [here / p for p in value] + [shipped("services")]
+        elif key in ("logger", "logpath"):
+            value = here / value
+        setattr(config, key, value)
+    if config.start is not None:
+        try:
+            ServiceLoader(config.service_path).find(config.start)
+        except ServiceNotFound as exc:
+            raise ConfigError(f"{source}: key 'start': {exc}") from None
+    return config
+
+
+def load(path: str | Path) -> Config:
+    """Read and check a TOML config file."""
+    path = Path(path)
+    try:
+        with path.open("rb") as file:
+            values = tomllib.load(file)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: bad TOML: {exc}") from None
+    return build(str(path), values, path.resolve().parent)

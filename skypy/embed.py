@@ -1,0 +1,141 @@
+"""Running a node inside a trio program: ``async with skypy.open_node() as node``."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, AsyncIterator, Callable
+
+import trio
+
+from . import api
+from . import config as config_module
+from .config import Config
+from .errors import CallError
+from .node import LogHook, Node
+from .service import Service, current
+
+
+class RunningNode:
+    """The handle an embedding program holds: the node's API, acting as the block's own service."""
+
+    def __init__(self, node: Node, host: Service) -> None:
+        self.node = node
+        self.host = host
+
+    @property
+    def handle(self) -> int:
+        """The handle of the service the `open_node` block runs as."""
+        return self.host.handle
+
+    def add_log_hook(self, hook: LogHook) -> None:
+        """Also pass every log line to ``hook(source, text)``, as it is logged."""
+        self.node.log_hooks.append(hook)
+
+    async def newservice(self, service: str | Callable[..., Any], *args: Any) -> int:
+        with self._as_host():
+            return await api.newservice(service, *args)
+
+    async def uniqueservice(self, service: str, *args: Any) -> int:
+        with self._as_host():
+            return await api.uniqueservice(service, *args)
+
+    async def queryservice(self, service: str) -> int:
+        with self._as_host():
+            return await api.queryservice(service)
+
+    async def call(self, addr: api.Address, ptype: str | int, *args: Any, timeout: float | None = None) -> Any:
+        with self._as_host():
+            return await api.call(addr, ptype, *args, timeout=timeout)
+
+    def send(self, addr: api.Address, ptype: str | int, *args: Any) -> None:
+        with self._as_host():
+            api.send(addr, ptype, *args)
+
+    async def kill(self, addr: api.Address) -> None:
+        with self._as_host():
+            await api.kill(addr)
+
+    def localname(self, name: str) -> int | None:
+        return self.node.names.get(name)
+
+    def _as_host(self) -> _HostContext:
+        return _HostContext(self.host)
+
+
+class _HostContext:
+    """Makes the block's service current, for calls made from any task of the program."""
+
+    __slots__ = ("_host", "_token")
+
+    def __init__(self, host: Service) -> None:
+        self._host = host
+
+    def __enter__(self) -> None:
+        self._token = current.set(self._host)
+
+    def __exit__(self, *_: object) -> None:
+        current.reset(self._token)
+
+
+def _configure(config: Config | str | Path | None, overrides: dict[str, Any]) -> Config:
+    if config is None:
+        base = Config()
+    elif isinstance(config, Config):
+        base = config
+    else:
+        base = config_module.load(config)
+    if not overrides:
+        return base
+    return config_module.build("open_node()", overrides, base=base)
+
+
+@asynccontextmanager
+async def open_node(config: Config | str | Path | None = None, **overrides: Any) -> AsyncIterator[RunningNode]:
+    """Run a node for the duration of the block, which acts as one of its services.
+
+    `config` is a Config, a TOML file, or None for the defaults; keyword
+    overrides use the config's key names. The logger starts first, then the
+    config's `start` service. Leaving the block exits every service.
+    """
+    settings = _configure(config, overrides)
+    node = Node(settings)
+    # Kept outside the nursery so a failure in the block comes out as itself,
+    # not wrapped in an ExceptionGroup by the nursery.
+    failure: BaseException | None = None
+    async with trio.open_nursery() as nursery:
+        node.nursery = nursery
+        node.started_at = trio.current_time()
+        nursery.start_soon(node.timers.run, name="skypy timers")
+        host = Service(node, node.new_handle(), "host")
+        host.turn.holder = trio.lowlevel.current_task()
+        node.services[host.handle] = host
+        await nursery.start(node.guard, host)
+        token = current.set(host)
+        try:
+            await api.newservice(settings.logservice, *([str(settings.logger)] if settings.logger else []))
+            if settings.start is not None:
+                await api.newservice(settings.start, *settings.start_args)
+            yield RunningNode(node, host)
+        except BaseException as exc:
+            failure = exc
+        finally:
+            with trio.CancelScope(shield=True):
+                await _flush_log(node)
+            current.reset(token)
+            node.close()
+    if failure is not None:
+        raise failure
+
+
+async def _flush_log(node: Node) -> None:
+    """Stop every service but the logger, then wait until the logger has written what it has."""
+    logger = node.names.get(".logger")
+    for svc in sorted(node.services.values(), key=lambda s: -s.handle):
+        if svc.handle != logger and svc is not current.get():
+            node.retire(svc, "node closing")
+    if logger is not None and logger in node.services:
+        try:
+            await api.call(logger, "system", "flush")
+        except CallError:
+            pass  # a replacement logger need not know "flush"; its lines are then lost

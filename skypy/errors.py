@@ -1,0 +1,31 @@
+"""The exceptions skypy raises; each names the address, key or id involved."""
+
+from __future__ import annotations
+
+
+class SkypyError(Exception):
+    """Base class of every error skypy raises on purpose."""
+
+
+class CallError(SkypyError):
+    """A `call` failed: the callee is unknown or gone, raised, exited or never answered."""
+
+
+class ServiceNotFound(CallError):
+    """No service answers to this address or name."""
+
+
+class ResponseError(SkypyError):
+    """A request was answered twice, or answered where there is nothing to answer."""
+
+
+class ConfigError(SkypyError):
+    """A config file is unreadable or wrong; the message names the file and the key."""
+
+
+class ServiceExit(BaseException):
+    """Raised by `skypy.exit()` to unwind the calling coroutine of a service that ended.
+
+    A BaseException, like SystemExit, so an `except Exception` in service code
+    does not keep a dead service running.
+    """

@@ -1,0 +1,183 @@
+"""The node: handle and name tables, routing, service lifecycle, timers and the log.
+
+It knows nothing of sockets or consoles; those are services and libraries
+built on the public API, hooked in through `Service.exit_hooks`.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Callable
+
+import trio
+
+from .config import Config
+from .errors import ServiceExit, ServiceNotFound, SkypyError
+from .loader import ServiceLoader
+from .message import HARBOR_SHIFT, LOCAL_MASK, PTYPE_ERROR, PTYPE_RESPONSE, PTYPE_TEXT, Message, address
+from .protocol import ProtocolTable
+from .service import Request, Service
+from .timers import Timers
+
+LogHook = Callable[[int, str], None]
+
+
+class Node:
+    """One skypy node: every service of one process, one trio run."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.harbor = config.harbor
+        self.env: dict[str, Any] = dict(config.env)
+        self.protocols = ProtocolTable()
+        self.services: dict[int, Service] = {}
+        self.names: dict[str, int] = {}
+        self.loader = ServiceLoader(config.service_path)
+        self.timers = Timers(self._fire_timer)
+        self.log_hooks: list[LogHook] = []
+        self.started_at = 0.0
+        self.nursery: trio.Nursery | None = None
+        # uniqueservice name -> its handle; names being started; and the
+        # (handle, session) pairs of callers waiting for one to start.
+        self.unique: dict[str, int] = {}
+        self.unique_starting: set[str] = set()
+        self.unique_waiters: dict[str, list[tuple[int, int]]] = {}
+        self._last_id = 0
+
+    # --- addressing -------------------------------------------------------
+
+    def new_handle(self) -> int:
+        """The next handle; local ids are never reused, so an old address never hits a new service."""
+        self._last_id += 1
+        if self._last_id > LOCAL_MASK:
+            raise SkypyError("handle space exhausted: 2^24 services were started on this node")
+        return self.harbor << HARBOR_SHIFT | self._last_id
+
+    def resolve(self, addr: int | str) -> int:
+        """A handle for `addr` (a handle or a ``.name``); ServiceNotFound if the name is unknown."""
+        if type(addr) is int:
+            return addr
+        if isinstance(addr, str) and addr.startswith("."):
+            handle = self.names.get(addr)
+            if handle is None:
+                raise ServiceNotFound(f"no service is named {addr}")
+            return handle
+        raise ServiceNotFound(f"{addr!r} is not an address (a handle or a .name)")
+
+    def post(self, dest: int, msg: Message) -> None:
+        """Put `msg` in `dest`'s mailbox; a message to a dead address is dropped or refused."""
+        svc = self.services.get(dest)
+        if svc is None:
+            self._undeliverable(dest, msg)
+            return
+        mailbox = svc.mailbox
+        mailbox.append(msg)
+        if len(mailbox) >= svc.overload_at:
+            self.log(dest, f"May overload, message queue length = {len(mailbox)}")
+            svc.overload_at *= 2
+        svc.turn.kick()
+
+    def _undeliverable(self, dest: int, msg: Message) -> None:
+        if msg.ptype == PTYPE_RESPONSE or msg.ptype == PTYPE_ERROR:
+            return  # the caller is gone; nobody waits for this answer
+        if msg.session:
+            self.post(msg.source, Message(dest, msg.session, PTYPE_ERROR, "service is gone"))
+        else:
+            self.log(msg.source, f"drop message to dead address {address(dest)}")
+
+    def _fire_timer(self, handle: int, session: int) -> None:
+        self.post(handle, Message(0, session, PTYPE_RESPONSE, ()))
+
+    # --- the log ----------------------------------------------------------
+
+    def log(self, source: int, text: str) -> None:
+        """Log `text` from `source` through the ``.logger`` service (stderr until it runs)."""
+        for hook in self.log_hooks:
+            hook(source, text)
+        logger = self.services.get(self.names.get(".logger", -1))
+        if logger is None:
+            print(f"[{address(source)}] {text}", file=sys.stderr, flush=True)
+        else:
+            self.post(logger.handle, Message(source, 0, PTYPE_TEXT, (text,)))
+
+    # --- lifecycle --------------------------------------------------------
+
+    def spawn(self, label: str, start: Callable[..., Any], args: tuple[Any, ...], request: Request) -> Service:
+        """Create a service whose first coroutine runs ``start(*args)`` and answers `request`."""
+        assert self.nursery is not None, "the node is not running"
+        svc = Service(self, self.new_handle(), label)
+        self.services[svc.handle] = svc
+        svc.owed.add(request)
+        svc.forks.append((request, self._boot, (svc, start, args), True, "start"))
+        self.nursery.start_soon(self.guard, svc, name=f"skypy{address(svc.handle)} {label}")
+        return svc
+
+    async def _boot(self, svc: Service, start: Callable[..., Any], args: tuple[Any, ...]) -> int:
+        """A service's first coroutine: its main; when main returns, newservice does too."""
+        try:
+            main = self.loader.load(start) if isinstance(start, str) else start
+            result = main(*args)
+            if hasattr(result, "__await__"):
+                await result
+        except Exception as exc:
+            request = svc.request
+            svc._failed(request, exc, "start")
+            self.retire(svc, "start failed")
+            raise ServiceExit from None
+        return svc.handle
+
+    async def guard(self, svc: Service, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run a service's loop; a bug that escapes it retires the service, never the node."""
+        try:
+            await svc.run(task_status)
+        except Exception as exc:
+            svc._failed(svc.request, exc, "service loop")
+        finally:
+            self.retire(svc, "loop ended")
+
+    def retire(self, svc: Service, why: str) -> None:
+        """The exit fan-out: fail what the service owes, refuse its queue, free its name."""
+        if svc.dead:
+            return
+        svc.dead = True
+        svc.turn.closed = True
+        self.services.pop(svc.handle, None)
+        for name in [n for n, h in self.names.items() if h == svc.handle]:
+            del self.names[name]
+        for name in [n for n, h in self.unique.items() if h == svc.handle]:
+            del self.unique[name]
+        reason = f"service {address(svc.handle)} exited ({why})"
+        for request in list(svc.owed):
+            request.answered = True
+            svc.answer(request, False, reason)
+        for msg in svc.mailbox:
+            if msg.session and msg.ptype != PTYPE_RESPONSE and msg.ptype != PTYPE_ERROR:
+                self.post(msg.source, Message(svc.handle, msg.session, PTYPE_ERROR, reason))
+        svc.mailbox.clear()
+        for hook in reversed(svc.exit_hooks):
+            try:
+                hook()
+            except Exception as exc:
+                svc._failed(Request(0, 0), exc, "exit hook")
+        svc.cancel_scope.cancel()
+
+    async def kill(self, svc: Service) -> None:
+        """Retire `svc` from outside and wait until its tasks have ended."""
+        self.log(svc.handle, "KILL")
+        self.retire(svc, "killed")
+        await svc.finished.wait()
+
+    def service(self, addr: int | str) -> Service:
+        """The live service at `addr`, or ServiceNotFound naming it."""
+        handle = self.resolve(addr)
+        svc = self.services.get(handle)
+        if svc is None:
+            raise ServiceNotFound(f"no service at {address(handle)}")
+        return svc
+
+    def close(self) -> None:
+        """Retire every service, newest first, and stop the node's tasks."""
+        for svc in sorted(self.services.values(), key=lambda s: -s.handle):
+            self.retire(svc, "node closing")
+        if self.nursery is not None:
+            self.nursery.cancel_scope.cancel()

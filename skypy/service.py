@@ -1,0 +1,339 @@
+"""One service: its mailbox, its loop, its coroutines, sessions and requests.
+
+The loop task takes messages in arrival order. A handler that is a plain
+function runs inline in the loop, with no task switch; one that returns a
+coroutine gets a worker task (pooled, like skynet's coroutine pool) that runs
+it under the service's turn (see turn.py).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import traceback
+from collections import deque
+from types import CoroutineType
+from typing import TYPE_CHECKING, Any, Callable
+
+import outcome
+import trio
+from trio.lowlevel import Abort, Task, current_task, wait_task_rescheduled
+
+from .errors import CallError, ResponseError, ServiceExit, SkypyError
+from .message import PTYPE_ERROR, PTYPE_RESPONSE, Message, address
+from .protocol import Handler, ProtocolTable
+from .turn import SPAWNING, Turn
+
+if TYPE_CHECKING:
+    from .node import Node
+
+current: contextvars.ContextVar[Service] = contextvars.ContextVar("skypy.service")
+
+# How many messages the loop handles before letting other services run.
+BATCH = 128
+# Idle worker tasks kept per service; more are started on demand.
+MAX_IDLE_WORKERS = 16
+SESSION_MAX = 0x7FFFFFFF
+# Mailbox length at which "May overload" is first logged; then at each doubling.
+OVERLOAD_THRESHOLD = 1024
+
+
+class Request:
+    """The request a coroutine serves: whom to answer, and whether it has been."""
+
+    __slots__ = ("session", "source", "answered", "ignored")
+
+    def __init__(self, session: int, source: int) -> None:
+        self.session = session
+        self.source = source
+        self.answered = False
+        self.ignored = False
+
+
+class TimeoutCallback:
+    """A session that starts a coroutine when its timer fires, instead of waking one."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[[], Any]) -> None:
+        self.fn = fn
+
+
+class Service:
+    """A running actor: handle, mailbox and the state of its coroutines."""
+
+    def __init__(self, node: Node, handle: int, label: str) -> None:
+        self.node = node
+        self.handle = handle
+        self.label = label
+        self.mailbox: deque[Message] = deque()
+        self.turn = Turn()
+        # Coroutines to start when the turn passes: (request, fn, args, auto, what).
+        self.forks: deque[tuple[Request, Callable[..., Any], tuple[Any, ...], bool, str]] = deque()
+        self.protocols = ProtocolTable(node.protocols)
+        self.handlers: dict[int, Handler] = {}
+        # session -> the parked task waiting for it, or a timeout callback.
+        self.sessions: dict[int, Task | TimeoutCallback] = {}
+        # Sessions given up (call timeout, sleep broken by wakeup): a late
+        # answer to one is dropped quietly instead of logged as unknown.
+        self.abandoned: set[int] = set()
+        # wait token -> (parked task, its sleep session or 0)
+        self.waiting: dict[object, tuple[Task, int]] = {}
+        # Requests this service still owes an answer, failed on exit.
+        self.owed: set[Request] = set()
+        self.request = Request(0, 0)
+        self.idle_workers: list[Task] = []
+        self.exit_hooks: list[Callable[[], None]] = []
+        self.nursery: trio.Nursery | None = None
+        self.dead = False
+        self.cancel_scope = trio.CancelScope()
+        self.finished = trio.Event()
+        self.overload_at = OVERLOAD_THRESHOLD
+        self.messages_handled = 0
+        self._last_session = 0
+
+    def __repr__(self) -> str:
+        return f"<Service {address(self.handle)} {self.label}>"
+
+    # --- sessions -------------------------------------------------------
+
+    def new_session(self) -> int:
+        """A fresh positive session, wrapping at 2^31-1 and skipping those in use."""
+        session = self._last_session
+        while True:
+            session = session + 1 if session < SESSION_MAX else 1
+            if session not in self.sessions and session not in self.abandoned:
+                self._last_session = session
+                return session
+
+    async def wait_session(self, session: int) -> Any:
+        """Suspend the running coroutine until the RESPONSE or ERROR for `session`."""
+        task = current_task()
+        if self.turn.holder is not task:
+            await self.turn.acquire()
+        self.sessions[session] = task
+        request = self.request
+
+        def forget() -> None:
+            if self.sessions.pop(session, None) is not None:
+                self.abandoned.add(session)
+
+        try:
+            return await self.turn.suspend(forget)
+        finally:
+            self.request = request
+
+    async def suspend_until_woken(self, token: object, session: int = 0) -> Any:
+        """Park under `token` until `wakeup(token)`, or until `session` (a sleep) answers."""
+        task = current_task()
+        if self.turn.holder is not task:
+            await self.turn.acquire()
+        if token in self.waiting:
+            raise SkypyError(f"{address(self.handle)}: wait token {token!r} is already in use")
+        self.waiting[token] = (task, session)
+        if session:
+            self.sessions[session] = task
+        request = self.request
+
+        def forget() -> None:
+            self.waiting.pop(token, None)
+            if session and self.sessions.pop(session, None) is not None:
+                self.abandoned.add(session)
+
+        try:
+            return await self.turn.suspend(forget)
+        finally:
+            self.waiting.pop(token, None)
+            self.request = request
+
+    def wakeup(self, token: object) -> bool:
+        """Resume the coroutine waiting on `token` at the waker's next suspension."""
+        entry = self.waiting.pop(token, None)
+        if entry is None:
+            return False
+        task, session = entry
+        if session:
+            del self.sessions[session]
+            self.abandoned.add(session)
+        self.turn.wake(task, outcome.Value("BREAK" if session else None))
+        return True
+
+    # --- answering requests ---------------------------------------------
+
+    def answer(self, request: Request, ok: bool, payload: Any) -> None:
+        """Send the RESPONSE (or ERROR) that `request`'s caller waits for."""
+        self.owed.discard(request)
+        ptype = PTYPE_RESPONSE if ok else PTYPE_ERROR
+        self.node.post(request.source, Message(self.handle, request.session, ptype, payload))
+
+    def _finish(self, request: Request, result: Any, auto: bool) -> None:
+        if request.session == 0 or request.answered:
+            return
+        request.answered = True
+        if auto:
+            self.answer(request, True, (result,))
+        elif request.ignored:
+            self.owed.discard(request)
+        else:
+            self.node.log(
+                self.handle,
+                f"Maybe forgot response session {request.session} from {address(request.source)}",
+            )
+            self.answer(request, False, "the handler ended without answering")
+
+    def _failed(self, request: Request, exc: BaseException, what: str) -> None:
+        self.node.log(
+            self.handle,
+            f"{what} raised:\n" + "".join(traceback.format_exception(exc)).rstrip(),
+        )
+        if request.session and not request.answered:
+            request.answered = True
+            self.answer(request, False, f"{type(exc).__name__}: {exc}")
+
+    # --- the loop ---------------------------------------------------------
+
+    async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """The loop task: hand the turn on in skynet's order until the service exits."""
+        current.set(self)
+        turn = self.turn
+        mailbox = self.mailbox
+        turn.loop_task = current_task()
+        task_status.started()
+        try:
+            with self.cancel_scope:
+                async with trio.open_nursery() as nursery:
+                    self.nursery = nursery
+                    await self._loop(turn, mailbox)
+        finally:
+            self.finished.set()
+
+    async def _loop(self, turn: Turn, mailbox: deque[Message]) -> None:
+        if turn.holder is None or turn.holder is SPAWNING:
+            turn.holder = turn.loop_task
+        else:
+            await turn.park_loop()  # an embedding task holds the turn from the start
+        handled = 0
+        while True:
+            if turn.ready:
+                task, value = turn.ready.popleft()
+                turn.hand_to(task, value)
+                await turn.park_loop()
+            elif self.forks:
+                if self.invoke(*self.forks.popleft()):
+                    await turn.park_loop()
+            elif mailbox:
+                if self.dispatch(mailbox.popleft()):
+                    await turn.park_loop()
+                handled += 1
+                if handled >= BATCH:
+                    handled = 0
+                    await trio.lowlevel.checkpoint()
+            else:
+                self.overload_at = OVERLOAD_THRESHOLD
+                await turn.idle()
+
+    def dispatch(self, msg: Message) -> bool:
+        """Handle one message; True when a coroutine now holds the turn."""
+        self.messages_handled += 1
+        ptype = msg.ptype
+        if ptype == PTYPE_RESPONSE or ptype == PTYPE_ERROR:
+            return self._deliver_answer(msg)
+        handler = self.handlers.get(ptype)
+        if handler is None:
+            return self._unhandled(msg)
+        unpack = self.protocols.unpackers.get(ptype)
+        args = msg.payload if unpack is None else unpack(msg.payload)
+        request = Request(msg.session, msg.source)
+        if msg.session:
+            self.owed.add(request)
+        if handler.commands is None:
+            return self.invoke(request, handler.fn, (msg.session, msg.source, *args), False, "handler")
+        if not args or args[0] not in handler.commands:
+            exc = SkypyError(f"{address(self.handle)} has no command {args[0] if args else None!r}")
+            self._failed(request, exc, "command dispatch")
+            return False
+        return self.invoke(request, handler.commands[args[0]], args[1:], True, f"command {args[0]!r}")
+
+    def invoke(
+        self, request: Request, fn: Callable[..., Any], args: tuple[Any, ...], auto: bool, what: str
+    ) -> bool:
+        """Run `fn` for `request`: inline if it is plain, else as a new coroutine."""
+        self.request = request
+        try:
+            result = fn(*args)
+        except ServiceExit:
+            return False
+        except Exception as exc:
+            self._failed(request, exc, what)
+            return False
+        if type(result) is CoroutineType:
+            self._start_coroutine((request, result, auto, what))
+            return True
+        self._finish(request, result, auto)
+        return False
+
+    def _deliver_answer(self, msg: Message) -> bool:
+        waiter = self.sessions.pop(msg.session, None)
+        if waiter is None:
+            if msg.session in self.abandoned:
+                self.abandoned.discard(msg.session)
+            elif msg.session:
+                self.node.log(
+                    self.handle, f"Unknown session : {msg.session} from {address(msg.source)}"
+                )
+            return False
+        if type(waiter) is TimeoutCallback:
+            return self.invoke(Request(0, 0), waiter.fn, (), False, "timeout callback")
+        if msg.ptype == PTYPE_RESPONSE:
+            value: outcome.Outcome[Any] = outcome.Value(msg.payload)
+        else:
+            value = outcome.Error(
+                CallError(f"call to {address(msg.source)} failed: {msg.payload}")
+            )
+        self.turn.hand_to(waiter, value)  # type: ignore[arg-type]
+        return True
+
+    def _unhandled(self, msg: Message) -> bool:
+        name = self.protocols.name_of(msg.ptype)
+        self.node.log(
+            self.handle,
+            f"Unknown request ({name}): session {msg.session} from {address(msg.source)}",
+        )
+        if msg.session:
+            self.node.post(
+                msg.source,
+                Message(self.handle, msg.session, PTYPE_ERROR, f"no dispatch for protocol {name}"),
+            )
+        return False
+
+    # --- worker coroutines ------------------------------------------------
+
+    def _start_coroutine(self, job: tuple[Request, Any, bool, str]) -> None:
+        if self.idle_workers:
+            self.turn.hand_to(self.idle_workers.pop(), outcome.Value(job))
+        else:
+            self.turn.reserve()
+            assert self.nursery is not None
+            self.nursery.start_soon(self._worker, job, name=f"skypy{address(self.handle)}")
+
+    async def _worker(self, job: tuple[Request, Any, bool, str]) -> None:
+        """Run coroutines one after another, holding the turn, until none is wanted."""
+        current.set(self)
+        task = current_task()
+        self.turn.holder = task
+        while True:
+            request, coro, auto, what = job
+            self.request = request
+            try:
+                result = await coro
+            except ServiceExit:
+                return
+            except Exception as exc:
+                self._failed(request, exc, what)
+            else:
+                self._finish(request, result, auto)
+            if self.dead or len(self.idle_workers) >= MAX_IDLE_WORKERS:
+                self.turn.release()
+                return
+            self.idle_workers.append(task)
+            self.turn.release()
+            job = await wait_task_rescheduled(lambda _: Abort.SUCCEEDED)

@@ -1,0 +1,123 @@
+"""The turn: at most one coroutine of a service runs, and it is handed on in skynet's order.
+
+trio runs ready tasks in a deliberately random order, so a service whose
+coroutines were all runnable trio tasks would interleave them differently on
+every run. Instead every coroutine of a service parks in
+``wait_task_rescheduled`` whenever it does not hold the turn, and exactly one
+task is rescheduled at a time, chosen here. trio's randomness then has only
+one runnable task per service to pick from.
+
+The order is skynet's: coroutines woken since the turn was last passed run
+first (FIFO); then the service's loop task takes the turn and starts queued
+forks, then dispatches the next mailbox message. Cancellation of a parked
+coroutine (a call timeout, say) counts as a wake-up and waits its turn like
+one, rather than letting trio resume it at once next to the running holder.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, Callable
+
+import outcome
+from trio.lowlevel import Abort, Task, current_task, reschedule, wait_task_rescheduled
+
+
+# Stands in for the holder between spawning a coroutine's task and its start.
+SPAWNING: Any = object()
+
+
+class Turn:
+    """Hands a service's single turn between its loop task and its coroutines."""
+
+    __slots__ = ("holder", "ready", "loop_task", "closed")
+
+    def __init__(self) -> None:
+        # The task allowed to run service code now: None while the service is
+        # idle (its loop parked with nothing to do), SPAWNING until the task
+        # that was given the turn has started.
+        self.holder: Task | None = SPAWNING
+        self.ready: deque[tuple[Task, outcome.Outcome[Any]]] = deque()
+        self.loop_task: Task | None = None
+        # Set when the service is gone: parked tasks are then cancelled by
+        # trio directly, as nothing will ever hand them the turn again.
+        self.closed = False
+
+    def wake(self, task: Task, value: outcome.Outcome[Any]) -> None:
+        """Queue a parked coroutine to resume, with `value`, when the turn comes to it."""
+        self.ready.append((task, value))
+        if self.holder is None:
+            self._give(self.loop_task)  # type: ignore[arg-type]
+
+    def kick(self) -> None:
+        """Tell an idle service's loop that there is work (a message, a fork)."""
+        if self.holder is None:
+            self._give(self.loop_task)  # type: ignore[arg-type]
+
+    def reserve(self) -> None:
+        """The loop gives the turn to a task it is spawning, which has no Task object yet."""
+        self.holder = SPAWNING
+
+    def hand_to(self, task: Task, value: outcome.Outcome[Any]) -> None:
+        """The loop gives the turn straight to `task` (a coroutine it resumes or starts)."""
+        self.holder = task
+        reschedule(task, value)
+
+    def release(self) -> None:
+        """The holder gives the turn up: to the first woken coroutine, else to the loop."""
+        if self.closed:
+            return
+        if self.ready:
+            task, value = self.ready.popleft()
+            self.holder = task
+            reschedule(task, value)
+        else:
+            self._give(self.loop_task)  # type: ignore[arg-type]
+
+    def _give(self, task: Task) -> None:
+        self.holder = task
+        reschedule(task)
+
+    async def suspend(self, on_cancel: Callable[[], None] | None = None) -> Any:
+        """Release the turn and park until something hands it back; return what it sent.
+
+        `on_cancel` undoes the registration that would have woken us (a
+        session, a wait token) when trio cancels the park.
+        """
+        task = current_task()
+        self.release()
+
+        def abort(raise_cancel: Callable[[], object]) -> Abort:
+            if on_cancel is not None:
+                on_cancel()
+            if self.closed:
+                return Abort.SUCCEEDED
+            self.wake(task, outcome.capture(raise_cancel))
+            return Abort.FAILED
+
+        return await wait_task_rescheduled(abort)
+
+    async def acquire(self) -> None:
+        """Wait for the turn from a task that does not hold it (one the user spawned)."""
+        task = current_task()
+        if self.holder is task or self.closed:
+            return
+
+        def abort(raise_cancel: Callable[[], object]) -> Abort:
+            self.ready.remove(entry)
+            return Abort.SUCCEEDED
+
+        entry = (task, outcome.Value(None))
+        self.ready.append(entry)
+        if self.holder is None:
+            self._give(self.loop_task)  # type: ignore[arg-type]
+        await wait_task_rescheduled(abort)
+
+    async def park_loop(self) -> None:
+        """The loop task waits until it holds the turn again."""
+        await wait_task_rescheduled(lambda _: Abort.SUCCEEDED)
+
+    async def idle(self) -> None:
+        """The loop has nothing to do: drop the turn until `kick` or `wake`."""
+        self.holder = None
+        await wait_task_rescheduled(lambda _: Abort.SUCCEEDED)
