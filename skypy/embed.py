@@ -108,7 +108,6 @@ async def open_node(config: Config | str | Path | None = None, **overrides: Any)
         node.started_at = trio.current_time()
         nursery.start_soon(node.timers.run, name="skypy timers")
         host = Service(node, node.new_handle(), "host")
-        host.turn.holder = trio.lowlevel.current_task()
         node.services[host.handle] = host
         await nursery.start(node.guard, host)
         token = current.set(host)

@@ -35,6 +35,9 @@ class Node:
         self.loader = ServiceLoader(config.service_path)
         self.timers = Timers(self._fire_timer)
         self.log_hooks: list[LogHook] = []
+        # State of the libraries layered on the node (the socket server, the
+        # cluster), by name, so the node itself need not know them.
+        self.extensions: dict[str, Any] = {}
         self.started_at = 0.0
         self.nursery: trio.Nursery | None = None
         # uniqueservice name -> its handle; names being started; and the

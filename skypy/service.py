@@ -21,7 +21,7 @@ from trio.lowlevel import Abort, Task, current_task, wait_task_rescheduled
 from .errors import CallError, ResponseError, ServiceExit, SkypyError
 from .message import PTYPE_ERROR, PTYPE_RESPONSE, Message, address
 from .protocol import Handler, ProtocolTable
-from .turn import SPAWNING, Turn
+from .turn import Turn
 
 if TYPE_CHECKING:
     from .node import Node
@@ -108,8 +108,7 @@ class Service:
     async def wait_session(self, session: int) -> Any:
         """Suspend the running coroutine until the RESPONSE or ERROR for `session`."""
         task = current_task()
-        if self.turn.holder is not task:
-            await self.turn.acquire()
+        borrowed = await self._borrow_turn(task)
         self.sessions[session] = task
         request = self.request
 
@@ -120,13 +119,12 @@ class Service:
         try:
             return await self.turn.suspend(forget)
         finally:
-            self.request = request
+            self._resumed(request, borrowed)
 
     async def suspend_until_woken(self, token: object, session: int = 0) -> Any:
         """Park under `token` until `wakeup(token)`, or until `session` (a sleep) answers."""
         task = current_task()
-        if self.turn.holder is not task:
-            await self.turn.acquire()
+        borrowed = await self._borrow_turn(task)
         if token in self.waiting:
             raise SkypyError(f"{address(self.handle)}: wait token {token!r} is already in use")
         self.waiting[token] = (task, session)
@@ -143,7 +141,24 @@ class Service:
             return await self.turn.suspend(forget)
         finally:
             self.waiting.pop(token, None)
-            self.request = request
+            self._resumed(request, borrowed)
+
+    async def _borrow_turn(self, task: Task) -> bool:
+        """Take the turn for a task that is not one of the service's coroutines.
+
+        Such a task (the `open_node` block, or one the user spawned inside a
+        handler) holds the turn only inside the primitive, then gives it back,
+        since nothing would pass it on when the task goes back to plain trio.
+        """
+        if self.turn.holder is task:
+            return False
+        await self.turn.acquire()
+        return True
+
+    def _resumed(self, request: Request, borrowed: bool) -> None:
+        self.request = request
+        if borrowed and self.turn.holder is current_task():
+            self.turn.release()
 
     def wakeup(self, token: object) -> bool:
         """Resume the coroutine waiting on `token` at the waker's next suspension."""
@@ -207,10 +222,7 @@ class Service:
             self.finished.set()
 
     async def _loop(self, turn: Turn, mailbox: deque[Message]) -> None:
-        if turn.holder is None or turn.holder is SPAWNING:
-            turn.holder = turn.loop_task
-        else:
-            await turn.park_loop()  # an embedding task holds the turn from the start
+        turn.holder = turn.loop_task
         handled = 0
         while True:
             if turn.ready:
