@@ -14,9 +14,11 @@ from trio.lowlevel import current_task
 from .errors import ResponseError, ServiceExit, ServiceNotFound, SkypyError
 from .message import PTYPE_ERROR, PTYPE_RESPONSE, Message, address
 from .protocol import Handler, Packer, Unpacker
-from .service import Request, Service, TimeoutCallback, current
+from .service import NOT_YET, Request, Service, TimeoutCallback, current
 
 Address = int | str
+# How many calls answered without suspending run before one trio checkpoint.
+INLINE_CALLS_PER_CHECKPOINT = 32
 T = TypeVar("T")
 
 __all__ = [
@@ -32,10 +34,14 @@ def running() -> Service:
     try:
         return current.get()
     except LookupError:
-        raise SkypyError(
-            "not inside a skypy service: call this from service code "
-            "or inside `async with skypy.open_node()`"
-        ) from None
+        raise _outside_any_service() from None
+
+
+def _outside_any_service() -> SkypyError:
+    return SkypyError(
+        "not inside a skypy service: call this from service code "
+        "or inside `async with skypy.open_node()`"
+    )
 
 
 def self() -> int:
@@ -47,29 +53,32 @@ def self() -> int:
 
 
 def _payload(svc: Service, ptype: str | int, args: tuple[Any, ...]) -> tuple[int, Any]:
-    pid = svc.protocols.id_of(ptype)
-    pack = svc.protocols.packers.get(pid)
+    pid, pack = svc.protocols.sender(ptype)
     return pid, args if pack is None else pack(*args)
 
 
 def send(addr: Address, ptype: str | int, *args: Any) -> None:
     """Send a message without waiting; to a dead or unknown address it is logged and dropped."""
-    svc = running()
-    node = svc.node
     try:
-        dest = node.resolve(addr)
-    except ServiceNotFound as exc:
-        node.log(svc.handle, f"send dropped: {exc}")
-        return
-    pid, payload = _payload(svc, ptype, args)
-    node.post(dest, Message(svc.handle, 0, pid, payload))
+        svc = current.get()  # running(), inlined: this is the hottest path there is
+    except LookupError:
+        raise _outside_any_service() from None
+    node = svc.node
+    if type(addr) is not int:
+        try:
+            addr = node.resolve(addr)
+        except ServiceNotFound as exc:
+            node.log(svc.handle, f"send dropped: {exc}")
+            return
+    pid, pack = svc.protocols.sender(ptype)
+    node.post(addr, (svc.handle, 0, pid, args if pack is None else pack(*args)))
 
 
 def redirect(addr: Address, source: int, ptype: str | int, session: int, *args: Any) -> None:
     """Send a message that appears to come from `source` with `session` (skynet's redirect)."""
     svc = running()
     pid, payload = _payload(svc, ptype, args)
-    svc.node.post(svc.node.resolve(addr), Message(source, session, pid, payload))
+    svc.node.post(svc.node.resolve(addr), (source, session, pid, payload))
 
 
 def _values(values: tuple[Any, ...]) -> Any:
@@ -92,7 +101,20 @@ async def call(addr: Address, ptype: str | int, *args: Any, timeout: float | Non
         raise ServiceNotFound(f"call to invalid address {address(dest)}")
     pid, payload = _payload(svc, ptype, args)
     session = svc.new_session()
-    node.post(dest, Message(svc.handle, session, pid, payload))
+    msg = (svc.handle, session, pid, payload)
+    callee = node.services[dest]
+    if callee.turn.holder is None and svc.turn.holder is current_task() and callee is not svc:
+        callee.dispatch_inline(msg)
+        values = svc.take_answer(session)
+        if values is not NOT_YET:
+            svc.inline_calls += 1
+            if svc.inline_calls % INLINE_CALLS_PER_CHECKPOINT == 0:
+                # A loop of calls answered inline never suspends; let the
+                # rest of the node (timers, sockets, other services) run.
+                await trio.lowlevel.checkpoint()
+            return _values(values)
+    else:
+        node.post(dest, msg)
     if timeout is None:
         return _values(await svc.wait_session(session))
     with trio.fail_after(timeout):
@@ -224,7 +246,7 @@ async def uniqueservice(service: str, *args: Any) -> int:
 def _answer_unique_waiters(svc: Service, service: str, ok: bool, payload: Any) -> None:
     ptype = PTYPE_RESPONSE if ok else PTYPE_ERROR
     for handle, session in svc.node.unique_waiters.pop(service, []):
-        svc.node.post(handle, Message(svc.handle, session, ptype, payload))
+        svc.node.post(handle, (svc.handle, session, ptype, payload))
 
 
 async def queryservice(service: str) -> int:
@@ -323,7 +345,7 @@ def _schedule(svc: Service, seconds: float, session: int) -> None:
     if seconds > 0:
         svc.node.timers.add(seconds, svc.handle, session)
     else:
-        svc.node.post(svc.handle, Message(0, session, PTYPE_RESPONSE, ()))
+        svc.node.post(svc.handle, (0, session, PTYPE_RESPONSE, ()))
 
 
 async def wait(token: object = None) -> None:

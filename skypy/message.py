@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 PTYPE_TEXT = 0
 PTYPE_RESPONSE = 1
@@ -20,26 +20,20 @@ HARBOR_SHIFT = 24
 LOCAL_MASK = (1 << HARBOR_SHIFT) - 1
 
 
-class Message:
+class Message(NamedTuple):
     """One message in a mailbox: who sent it, the session to answer, the protocol and payload.
 
-    A plain ``__slots__`` class rather than an attrs record: one is built per
-    `send`, and the generated attrs ``__init__`` costs a third more here.
+    Mailboxes hold plain 4-tuples in this field order, and the send path
+    builds them as tuple literals: a tuple costs a third of a slotted
+    object's time to build and, holding only untracked values, is soon
+    dropped from the cyclic GC's lists, which matters with 200k messages
+    queued. Readers unpack by position; this class names the fields.
     """
 
-    __slots__ = ("source", "session", "ptype", "payload")
-
-    def __init__(self, source: int, session: int, ptype: int, payload: Any) -> None:
-        self.source = source
-        self.session = session
-        self.ptype = ptype
-        self.payload = payload
-
-    def __repr__(self) -> str:
-        return (
-            f"Message(source={address(self.source)}, session={self.session}, "
-            f"ptype={self.ptype}, payload={self.payload!r})"
-        )
+    source: int
+    session: int
+    ptype: int
+    payload: Any
 
 
 def address(handle: int) -> str:

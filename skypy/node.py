@@ -78,18 +78,20 @@ class Node:
         if len(mailbox) >= svc.overload_at:
             self.log(dest, f"May overload, message queue length = {len(mailbox)}")
             svc.overload_at *= 2
-        svc.turn.kick()
+        if svc.turn.holder is None:
+            svc.turn.kick()
 
     def _undeliverable(self, dest: int, msg: Message) -> None:
-        if msg.ptype == PTYPE_RESPONSE or msg.ptype == PTYPE_ERROR:
+        source, session, ptype, _ = msg
+        if ptype == PTYPE_RESPONSE or ptype == PTYPE_ERROR:
             return  # the caller is gone; nobody waits for this answer
-        if msg.session:
-            self.post(msg.source, Message(dest, msg.session, PTYPE_ERROR, "service is gone"))
+        if session:
+            self.post(source, (dest, session, PTYPE_ERROR, "service is gone"))
         else:
-            self.log(msg.source, f"drop message to dead address {address(dest)}")
+            self.log(source, f"drop message to dead address {address(dest)}")
 
     def _fire_timer(self, handle: int, session: int) -> None:
-        self.post(handle, Message(0, session, PTYPE_RESPONSE, ()))
+        self.post(handle, (0, session, PTYPE_RESPONSE, ()))
 
     # --- the log ----------------------------------------------------------
 
@@ -101,7 +103,7 @@ class Node:
         if logger is None:
             print(f"[{address(source)}] {text}", file=sys.stderr, flush=True)
         else:
-            self.post(logger.handle, Message(source, 0, PTYPE_TEXT, (text,)))
+            self.post(logger.handle, (source, 0, PTYPE_TEXT, (text,)))
 
     # --- lifecycle --------------------------------------------------------
 
@@ -143,7 +145,7 @@ class Node:
         if svc.dead:
             return
         svc.dead = True
-        svc.turn.closed = True
+        svc.turn.close()
         self.services.pop(svc.handle, None)
         for name in [n for n, h in self.names.items() if h == svc.handle]:
             del self.names[name]
@@ -153,9 +155,9 @@ class Node:
         for request in list(svc.owed):
             request.answered = True
             svc.answer(request, False, reason)
-        for msg in svc.mailbox:
-            if msg.session and msg.ptype != PTYPE_RESPONSE and msg.ptype != PTYPE_ERROR:
-                self.post(msg.source, Message(svc.handle, msg.session, PTYPE_ERROR, reason))
+        for source, session, ptype, _ in svc.mailbox:
+            if session and ptype != PTYPE_RESPONSE and ptype != PTYPE_ERROR:
+                self.post(source, (svc.handle, session, PTYPE_ERROR, reason))
         svc.mailbox.clear()
         for hook in reversed(svc.exit_hooks):
             try:

@@ -43,7 +43,7 @@ class ProtocolTable:
     with them packs on the sending side and unpacks on the receiving side.
     """
 
-    __slots__ = ("ids", "names", "packers", "unpackers")
+    __slots__ = ("ids", "names", "packers", "unpackers", "_senders")
 
     def __init__(self, base: ProtocolTable | None = None) -> None:
         if base is None:
@@ -56,6 +56,7 @@ class ProtocolTable:
             self.names = dict(base.names)
             self.packers = dict(base.packers)
             self.unpackers = dict(base.unpackers)
+        self._senders: dict[str | int, tuple[int, Packer | None]] = {}
 
     def register(
         self, name: str, ptype: int, pack: Packer | None = None, unpack: Unpacker | None = None
@@ -72,6 +73,7 @@ class ProtocolTable:
             self.packers[ptype] = pack
         if unpack is not None:
             self.unpackers[ptype] = unpack
+        self._senders.clear()
 
     def id_of(self, ptype: str | int) -> int:
         """The number of a protocol given by name or number."""
@@ -79,6 +81,14 @@ class ProtocolTable:
             return self.ids[ptype]
         except KeyError:
             raise SkypyError(f"unknown protocol {ptype!r}") from None
+
+    def sender(self, ptype: str | int) -> tuple[int, Packer | None]:
+        """The number and packer for sending `ptype`, in one lookup on the send path."""
+        entry = self._senders.get(ptype)
+        if entry is None:
+            pid = self.id_of(ptype)
+            entry = self._senders[ptype] = (pid, self.packers.get(pid))
+        return entry
 
     def name_of(self, ptype: int) -> str:
         return self.names.get(ptype, str(ptype))

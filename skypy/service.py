@@ -21,7 +21,7 @@ from trio.lowlevel import Abort, Task, current_task, wait_task_rescheduled
 from .errors import CallError, ResponseError, ServiceExit, SkypyError
 from .message import PTYPE_ERROR, PTYPE_RESPONSE, Message, address
 from .protocol import Handler, ProtocolTable
-from .turn import Turn
+from .turn import INLINE, Turn
 
 if TYPE_CHECKING:
     from .node import Node
@@ -47,6 +47,10 @@ class Request:
         self.source = source
         self.answered = False
         self.ignored = False
+
+
+# take_answer's "the answer is not next in line".
+NOT_YET: Any = object()
 
 
 class TimeoutCallback:
@@ -81,6 +85,9 @@ class Service:
         # Requests this service still owes an answer, failed on exit.
         self.owed: set[Request] = set()
         self.request = Request(0, 0)
+        # The request of a plain send run by a plain function: nobody can be
+        # answered, so one object serves them all and sends allocate nothing.
+        self._send_request = Request(0, 0)
         self.idle_workers: list[Task] = []
         self.exit_hooks: list[Callable[[], None]] = []
         self.nursery: trio.Nursery | None = None
@@ -89,6 +96,7 @@ class Service:
         self.finished = trio.Event()
         self.overload_at = OVERLOAD_THRESHOLD
         self.messages_handled = 0
+        self.inline_calls = 0
         self._last_session = 0
 
     def __repr__(self) -> str:
@@ -178,7 +186,7 @@ class Service:
         """Send the RESPONSE (or ERROR) that `request`'s caller waits for."""
         self.owed.discard(request)
         ptype = PTYPE_RESPONSE if ok else PTYPE_ERROR
-        self.node.post(request.source, Message(self.handle, request.session, ptype, payload))
+        self.node.post(request.source, (self.handle, request.session, ptype, payload))
 
     def _finish(self, request: Request, result: Any, auto: bool) -> None:
         if request.session == 0 or request.answered:
@@ -246,24 +254,65 @@ class Service:
     def dispatch(self, msg: Message) -> bool:
         """Handle one message; True when a coroutine now holds the turn."""
         self.messages_handled += 1
-        ptype = msg.ptype
+        source, session, ptype, payload = msg
         if ptype == PTYPE_RESPONSE or ptype == PTYPE_ERROR:
-            return self._deliver_answer(msg)
+            return self._deliver_answer(source, session, ptype, payload)
         handler = self.handlers.get(ptype)
         if handler is None:
-            return self._unhandled(msg)
+            return self._unhandled(source, session, ptype)
         unpack = self.protocols.unpackers.get(ptype)
-        args = msg.payload if unpack is None else unpack(msg.payload)
-        request = Request(msg.session, msg.source)
-        if msg.session:
+        args = payload if unpack is None else unpack(payload)
+        if session:
+            request = Request(session, source)
             self.owed.add(request)
+        else:
+            request = self._send_request
+            request.source = source
+            request.answered = False
         if handler.commands is None:
-            return self.invoke(request, handler.fn, (msg.session, msg.source, *args), False, "handler")
+            return self.invoke(request, handler.fn, (session, source, *args), False, "handler")
         if not args or args[0] not in handler.commands:
             exc = SkypyError(f"{address(self.handle)} has no command {args[0] if args else None!r}")
             self._failed(request, exc, "command dispatch")
             return False
         return self.invoke(request, handler.commands[args[0]], args[1:], True, f"command {args[0]!r}")
+
+    def dispatch_inline(self, msg: Message) -> None:
+        """Handle a message for this idle service in the sender's task, saving two task switches.
+
+        Only for an idle service (empty mailbox, nothing woken or forked), so
+        the message is exactly what the loop would take next. If its handler
+        turns out to be a coroutine, a worker takes the turn as usual.
+        """
+        turn = self.turn
+        turn.holder = INLINE
+        token = current.set(self)
+        try:
+            went_async = self.dispatch(msg)
+        finally:
+            current.reset(token)
+        if not went_async and not self.dead:
+            turn.holder = None
+            if self.mailbox or self.forks or turn.ready:
+                turn.kick()
+
+    def take_answer(self, session: int) -> Any:
+        """The values answering `session` if its RESPONSE is next in line; CallError if ERROR; else NOT_YET.
+
+        Lets a caller holding the turn skip suspending when nothing else of
+        its service would run before the answer anyway.
+        """
+        mailbox = self.mailbox
+        if not mailbox or self.turn.ready or self.forks:
+            return NOT_YET
+        source, answered, ptype, payload = mailbox[0]
+        if answered != session or (ptype != PTYPE_RESPONSE and ptype != PTYPE_ERROR):
+            return NOT_YET
+        mailbox.popleft()
+        self.messages_handled += 1
+        if ptype == PTYPE_ERROR:
+            raise CallError(f"call to {address(source)} failed: {payload}")
+        return payload
 
     def invoke(
         self, request: Request, fn: Callable[..., Any], args: tuple[Any, ...], auto: bool, what: str
@@ -278,43 +327,42 @@ class Service:
             self._failed(request, exc, what)
             return False
         if type(result) is CoroutineType:
+            if request is self._send_request:
+                # The shared request of plain sends is reused by the next
+                # message; a coroutine that outlives this one needs its own.
+                request = Request(0, request.source)
             self._start_coroutine((request, result, auto, what))
             return True
-        self._finish(request, result, auto)
+        if request.session and not request.answered:
+            self._finish(request, result, auto)
         return False
 
-    def _deliver_answer(self, msg: Message) -> bool:
-        waiter = self.sessions.pop(msg.session, None)
+    def _deliver_answer(self, source: int, session: int, ptype: int, payload: Any) -> bool:
+        waiter = self.sessions.pop(session, None)
         if waiter is None:
-            if msg.session in self.abandoned:
-                self.abandoned.discard(msg.session)
-            elif msg.session:
-                self.node.log(
-                    self.handle, f"Unknown session : {msg.session} from {address(msg.source)}"
-                )
+            if session in self.abandoned:
+                self.abandoned.discard(session)
+            elif session:
+                self.node.log(self.handle, f"Unknown session : {session} from {address(source)}")
             return False
         if type(waiter) is TimeoutCallback:
             return self.invoke(Request(0, 0), waiter.fn, (), False, "timeout callback")
-        if msg.ptype == PTYPE_RESPONSE:
-            value: outcome.Outcome[Any] = outcome.Value(msg.payload)
+        if ptype == PTYPE_RESPONSE:
+            value: outcome.Outcome[Any] = outcome.Value(payload)
         else:
             value = outcome.Error(
-                CallError(f"call to {address(msg.source)} failed: {msg.payload}")
+                CallError(f"call to {address(source)} failed: {payload}")
             )
         self.turn.hand_to(waiter, value)  # type: ignore[arg-type]
         return True
 
-    def _unhandled(self, msg: Message) -> bool:
-        name = self.protocols.name_of(msg.ptype)
+    def _unhandled(self, source: int, session: int, ptype: int) -> bool:
+        name = self.protocols.name_of(ptype)
         self.node.log(
-            self.handle,
-            f"Unknown request ({name}): session {msg.session} from {address(msg.source)}",
+            self.handle, f"Unknown request ({name}): session {session} from {address(source)}"
         )
-        if msg.session:
-            self.node.post(
-                msg.source,
-                Message(self.handle, msg.session, PTYPE_ERROR, f"no dispatch for protocol {name}"),
-            )
+        if session:
+            self.node.post(source, (self.handle, session, PTYPE_ERROR, f"no dispatch for protocol {name}"))
         return False
 
     # --- worker coroutines ------------------------------------------------

@@ -23,8 +23,11 @@ import outcome
 from trio.lowlevel import Abort, Task, current_task, reschedule, wait_task_rescheduled
 
 
-# Stands in for the holder between spawning a coroutine's task and its start.
+# Stand in for the holder between spawning a coroutine's task and its start,
+# while a caller runs this service's handler inline, and once it is gone.
 SPAWNING: Any = object()
+INLINE: Any = object()
+CLOSED: Any = object()
 
 
 class Turn:
@@ -53,6 +56,11 @@ class Turn:
         """Tell an idle service's loop that there is work (a message, a fork)."""
         if self.holder is None:
             self._give(self.loop_task)  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        """The service is gone: nobody gets the turn again."""
+        self.closed = True
+        self.holder = CLOSED
 
     def reserve(self) -> None:
         """The loop gives the turn to a task it is spawning, which has no Task object yet."""

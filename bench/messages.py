@@ -1,0 +1,163 @@
+"""Message throughput of one node on one core, against raw trio doing the same work.
+
+    python bench/messages.py [--json] [--count N]
+
+Figures: `send` (one-way messages/s between two services, plain-def handler
+that counts), `call` (sequential round trips/s), `call_concurrent` (round
+trips/s with 10 concurrent callers). Baselines, measured in the same run:
+an unbounded memory channel (producer `await send()`, consumer `async for`)
+for `send`; a ping-pong over two unbuffered memory channels for `call`, and
+with 10 pingers for `call_concurrent`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import time
+
+import trio
+
+import skypy
+
+CONCURRENT_CALLERS = 10
+
+
+async def skypy_send(count: int) -> float:
+    async with skypy.open_node() as node:
+        done = trio.Event()
+
+        async def counter() -> None:
+            received = 0
+
+            def count_one(session: int, source: int, n: int) -> None:
+                nonlocal received
+                received += 1
+                if received == count:
+                    done.set()
+
+            skypy.dispatch("lua", count_one)
+
+        async def producer(target: int) -> None:
+            for n in range(count):
+                skypy.send(target, "lua", n)
+
+        target = await node.newservice(counter)
+        start = time.perf_counter()
+        await node.newservice(producer, target)
+        await done.wait()
+        return count / (time.perf_counter() - start)
+
+
+async def _echo_service() -> None:
+    skypy.dispatch("lua", lambda session, source, x: skypy.ret(x))
+
+
+async def skypy_call(count: int, callers: int) -> float:
+    async with skypy.open_node() as node:
+        echo = await node.newservice(_echo_service)
+        each = count // callers
+
+        async def caller_service() -> None:
+            async def run(session: int, source: int) -> None:
+                for n in range(each):
+                    await skypy.call(echo, "lua", n)
+                skypy.ret()
+
+            skypy.dispatch("lua", run)
+
+        callers_ = [await node.newservice(caller_service) for _ in range(callers)]
+        start = time.perf_counter()
+        async with trio.open_nursery() as nursery:
+            for addr in callers_:
+                nursery.start_soon(node.call, addr, "lua")
+        return each * callers / (time.perf_counter() - start)
+
+
+async def trio_send(count: int) -> float:
+    send, receive = trio.open_memory_channel(math.inf)
+    received = 0
+
+    async def consumer() -> None:
+        nonlocal received
+        async for _ in receive:
+            received += 1
+            if received == count:
+                return
+
+    start = time.perf_counter()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(consumer)
+        for n in range(count):
+            await send.send(n)
+    return count / (time.perf_counter() - start)
+
+
+async def trio_call(count: int, callers: int) -> float:
+    each = count // callers
+
+    async def pinger(requests: trio.MemorySendChannel, reply_to: trio.MemoryReceiveChannel, reply_send: trio.MemorySendChannel) -> None:
+        for n in range(each):
+            await requests.send((n, reply_send))
+            await reply_to.receive()
+
+    async def ponger(requests: trio.MemoryReceiveChannel) -> None:
+        async for n, reply in requests:
+            await reply.send(n)
+
+    start = time.perf_counter()
+    async with trio.open_nursery() as nursery:
+        request_send, request_receive = trio.open_memory_channel(0)
+        nursery.start_soon(ponger, request_receive)
+        async with trio.open_nursery() as pingers:
+            for _ in range(callers):
+                reply_send, reply_receive = trio.open_memory_channel(0)
+                pingers.start_soon(pinger, request_send, reply_receive, reply_send)
+        nursery.cancel_scope.cancel()
+    return each * callers / (time.perf_counter() - start)
+
+
+FIGURES = {
+    "send": (lambda n: skypy_send(n), lambda n: trio_send(n), "messages/s", 1),
+    "call": (lambda n: skypy_call(n, 1), lambda n: trio_call(n, 1), "round trips/s", 4),
+    "call_concurrent": (
+        lambda n: skypy_call(n, CONCURRENT_CALLERS),
+        lambda n: trio_call(n, CONCURRENT_CALLERS),
+        "round trips/s",
+        4,
+    ),
+}
+
+
+def measure(count: int, repeats: int) -> dict[str, dict[str, object]]:
+    """Median of `repeats` runs of each figure and its baseline, alternating the two."""
+    results = {}
+    for name, (ours, baseline, unit, divisor) in FIGURES.items():
+        n = count // divisor
+        ours_runs, base_runs = [], []
+        for _ in range(repeats):
+            ours_runs.append(trio.run(ours, n))
+            base_runs.append(trio.run(baseline, n))
+        value, base = statistics.median(ours_runs), statistics.median(base_runs)
+        results[name] = {"value": round(value), "unit": unit, "baseline": round(base), "ratio": round(value / base, 2)}
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--count", type=int, default=200_000, help="messages per send run (calls: a quarter)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per figure; the median is reported")
+    args = parser.parse_args()
+    results = measure(args.count, args.repeats)
+    if args.json:
+        print(json.dumps(results))
+        return
+    for name, r in results.items():
+        print(f"{name:16} {r['value']:>10,} {r['unit']:14} baseline {r['baseline']:>10,}  ratio {r['ratio']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
