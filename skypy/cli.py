@@ -24,6 +24,7 @@ async def run_node(settings: config.Config) -> None:
                 if signum != signal.SIGHUP:
                     break
                 node.send(".logger", "system", "reopen")
+                node.node.log(node.handle, "SIGHUP: log file reopened")
 
 
 def _parser() -> argparse.ArgumentParser:
