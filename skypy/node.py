@@ -6,6 +6,7 @@ built on the public API, hooked in through `Service.exit_hooks`.
 
 from __future__ import annotations
 
+import copy
 import sys
 from typing import Any, Callable
 
@@ -27,6 +28,8 @@ class Node:
 
     def __init__(self, config: Config) -> None:
         self.config = config
+        if config.copy_messages:
+            self.post = self._post_copy  # type: ignore[method-assign]
         self.harbor = config.harbor
         self.env: dict[str, Any] = dict(config.env)
         self.protocols = ProtocolTable()
@@ -80,6 +83,16 @@ class Node:
             svc.overload_at *= 2
         if svc.turn.holder is None:
             svc.turn.kick()
+
+    def _post_copy(self, dest: int, msg: Message) -> None:
+        """`post` for the copy_messages debug option: the receiver gets its own copy.
+
+        Code that shares a payload between services (the sender mutating what
+        it sent, the receiver mutating what it got) then behaves as it would
+        across nodes, where payloads are serialised, so tests can catch it.
+        """
+        source, session, ptype, payload = msg
+        Node.post(self, dest, (source, session, ptype, copy.deepcopy(payload)))
 
     def _undeliverable(self, dest: int, msg: Message) -> None:
         source, session, ptype, _ = msg

@@ -294,3 +294,20 @@ async def test_register_protocol_refuses_a_taken_name_or_id(node):
         skypy.register_protocol("lua", 99)
     with pytest.raises(skypy.SkypyError):
         skypy.register_protocol("mine", 10)
+
+
+async def test_copy_messages_gives_the_receiver_its_own_payload():
+    got = []
+
+    async def service():
+        skypy.dispatch("lua", lambda session, source, items: got.append(items))
+        skypy.dispatch("text", echo)
+
+    for copying, expected in [(False, ["a", "changed"]), (True, ["a"])]:
+        async with skypy.open_node(copy_messages=copying):
+            addr = await skypy.newservice(service)
+            items = ["a"]
+            skypy.send(addr, "lua", items)
+            items.append("changed")  # a sharing bug: mutating what was sent
+            await skypy.call(addr, "text")
+            assert got.pop() == expected
