@@ -13,32 +13,19 @@ from .api import (
     dispatch,
     dispatch_commands,
     error,
-    exit,
-    fork,
     getenv,
     ignoreret,
-    kill,
-    localname,
-    name,
-    newservice,
     now,
-    queryservice,
     redirect,
-    register,
     register_protocol,
     response,
     ret,
     self,
     send,
     setenv,
-    sleep,
-    timeout,
-    uniqueservice,
-    unlocked,
-    wait,
-    wakeup,
-    yield_,
 )
+from .coroutines import fork, sleep, timeout, unlocked, wait, wakeup, yield_
+from .lifecycle import exit, kill, localname, name, newservice, queryservice, register, uniqueservice
 from .config import Config
 from .embed import RunningNode, open_node
 from .errors import CallError, ConfigError, ResponseError, ServiceNotFound, SkypyError

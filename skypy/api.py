@@ -2,30 +2,29 @@
 
 The current service is found through a context variable, so service code
 reads like skynet's Lua: ``await skypy.call(addr, "lua", "get", key)``.
+This module holds messaging and answering; lifecycle.py and coroutines.py
+hold the rest.
 """
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, Callable
 
 import trio
 from trio.lowlevel import current_task
 
-from .errors import ResponseError, ServiceExit, ServiceNotFound, SkypyError
-from .message import PTYPE_ERROR, PTYPE_RESPONSE, Message, address
+from .errors import ResponseError, ServiceNotFound, SkypyError
+from .message import address
 from .protocol import Handler, Packer, Unpacker
-from .service import NOT_YET, Request, Service, TimeoutCallback, current
+from .service import NOT_YET, Request, Service, current
 
 Address = int | str
 # How many calls answered without suspending run before one trio checkpoint.
 INLINE_CALLS_PER_CHECKPOINT = 32
-T = TypeVar("T")
 
 __all__ = [
-    "Responder", "call", "dispatch", "dispatch_commands", "error", "exit", "fork", "getenv",
-    "ignoreret", "kill", "localname", "name", "newservice", "now", "queryservice", "redirect",
-    "register", "register_protocol", "response", "ret", "self", "send", "setenv", "sleep",
-    "timeout", "uniqueservice", "unlocked", "wait", "wakeup", "yield_",
+    "Responder", "call", "dispatch", "dispatch_commands", "error", "getenv", "ignoreret", "now",
+    "redirect", "register_protocol", "response", "ret", "self", "send", "setenv",
 ]
 
 
@@ -81,7 +80,8 @@ def redirect(addr: Address, source: int, ptype: str | int, session: int, *args: 
     svc.node.post(svc.node.resolve(addr), (source, session, pid, payload))
 
 
-def _values(values: tuple[Any, ...]) -> Any:
+def values_of(values: tuple[Any, ...]) -> Any:
+    """What a call returns for an answer's values: None, the one value, or the tuple."""
     if not values:
         return None
     return values[0] if len(values) == 1 else values
@@ -112,13 +112,13 @@ async def call(addr: Address, ptype: str | int, *args: Any, timeout: float | Non
                 # A loop of calls answered inline never suspends; let the
                 # rest of the node (timers, sockets, other services) run.
                 await trio.lowlevel.checkpoint()
-            return _values(values)
+            return values_of(values)
     else:
         node.post(dest, msg)
     if timeout is None:
-        return _values(await svc.wait_session(session))
+        return values_of(await svc.wait_session(session))
     with trio.fail_after(timeout):
-        return _values(await svc.wait_session(session))
+        return values_of(await svc.wait_session(session))
 
 
 # --- answering --------------------------------------------------------------
@@ -199,180 +199,6 @@ def register_protocol(
 ) -> None:
     """Add a protocol to this service; `unpack` must return the tuple of handler arguments."""
     running().protocols.register(name, id, pack, unpack)
-
-
-# --- services -----------------------------------------------------------------
-
-
-async def newservice(service: str | Callable[..., Any], *args: Any) -> int:
-    """Start a service (a module name on the service path, or an async main) and return its handle.
-
-    Returns once its main has returned; an error there fails this call.
-    """
-    svc = running()
-    node = svc.node
-    if isinstance(service, str):
-        node.loader.find(service)
-        label = service
-    else:
-        label = getattr(service, "__qualname__", repr(service))
-    session = svc.new_session()
-    new = node.spawn(label, service, args, Request(session, svc.handle))
-    node.log(new.handle, f"LAUNCH {label}{''.join(' ' + str(a) for a in args)}")
-    return _values(await svc.wait_session(session))
-
-
-async def uniqueservice(service: str, *args: Any) -> int:
-    """The one service of this name on the node, started on first use."""
-    svc = running()
-    node = svc.node
-    if service in node.unique:
-        return node.unique[service]
-    if service in node.unique_starting:
-        return await queryservice(service)
-    node.unique_starting.add(service)
-    try:
-        handle = await newservice(service, *args)
-    except BaseException as exc:
-        _answer_unique_waiters(svc, service, False, f"uniqueservice {service!r} failed to start: {exc}")
-        raise
-    finally:
-        node.unique_starting.discard(service)
-    node.unique[service] = handle
-    _answer_unique_waiters(svc, service, True, (handle,))
-    return handle
-
-
-def _answer_unique_waiters(svc: Service, service: str, ok: bool, payload: Any) -> None:
-    ptype = PTYPE_RESPONSE if ok else PTYPE_ERROR
-    for handle, session in svc.node.unique_waiters.pop(service, []):
-        svc.node.post(handle, (svc.handle, session, ptype, payload))
-
-
-async def queryservice(service: str) -> int:
-    """The handle of unique service `service`, waiting until it has started."""
-    svc = running()
-    node = svc.node
-    if service in node.unique:
-        return node.unique[service]
-    session = svc.new_session()
-    node.unique_waiters.setdefault(service, []).append((svc.handle, session))
-    return _values(await svc.wait_session(session))
-
-
-def register(name: str) -> None:
-    """Give this service a local name (``.name``)."""
-    svc = running()
-    _set_name(svc, name, svc.handle)
-
-
-def name(name: str, addr: Address) -> None:
-    """Give the service at `addr` a local name (``.name``)."""
-    svc = running()
-    _set_name(svc, name, svc.node.resolve(addr))
-
-
-def _set_name(svc: Service, name: str, handle: int) -> None:
-    names = svc.node.names
-    if not name.startswith(".") or len(name) < 2:
-        raise SkypyError(f"local names start with '.': {name!r}")
-    holder = names.get(name)
-    if holder is not None and holder != handle and holder in svc.node.services:
-        raise SkypyError(f"name {name} is already used by {address(holder)}")
-    names[name] = handle
-
-
-def localname(name: str) -> int | None:
-    """The handle named `name` on this node, or None."""
-    return running().node.names.get(name)
-
-
-def exit() -> None:
-    """End this service: its callers get CallError, its name and sockets are freed. Never returns."""
-    svc = running()
-    svc.node.log(svc.handle, "KILL self")
-    svc.node.retire(svc, "exit")
-    raise ServiceExit
-
-
-async def kill(addr: Address) -> None:
-    """End the service at `addr` as if it had called `exit` (no-op if it is already gone)."""
-    svc = running()
-    try:
-        target = svc.node.service(addr)
-    except ServiceNotFound:
-        return
-    if target is svc:
-        exit()
-    await svc.node.kill(target)
-
-
-# --- coroutines and time ----------------------------------------------------------
-
-
-def fork(fn: Callable[..., Any], *args: Any) -> None:
-    """Run ``fn(*args)`` as a new coroutine of this service once the running one suspends."""
-    svc = running()
-    svc.forks.append((Request(0, 0), fn, args, False, "fork"))
-    svc.turn.kick()
-
-
-async def sleep(seconds: float, token: object = None) -> str | None:
-    """Suspend for `seconds`; returns "BREAK" if `wakeup(token)` ends it early."""
-    svc = running()
-    session = svc.new_session()
-    _schedule(svc, seconds, session)
-    result = await svc.suspend_until_woken(current_task() if token is None else token, session)
-    return None if result == () else result
-
-
-async def yield_() -> None:
-    """Let every message already queued for this service run first (skynet's yield)."""
-    await sleep(0)
-
-
-def timeout(seconds: float, fn: Callable[[], Any]) -> None:
-    """Run ``fn()`` as a new coroutine of this service after `seconds`."""
-    svc = running()
-    session = svc.new_session()
-    svc.sessions[session] = TimeoutCallback(fn)
-    _schedule(svc, seconds, session)
-
-
-def _schedule(svc: Service, seconds: float, session: int) -> None:
-    # A zero delay is a message queued now, behind those already waiting,
-    # not a timer that might fire after later messages.
-    if seconds > 0:
-        svc.node.timers.add(seconds, svc.handle, session)
-    else:
-        svc.node.post(svc.handle, (0, session, PTYPE_RESPONSE, ()))
-
-
-async def wait(token: object = None) -> None:
-    """Suspend until `wakeup(token)`; the token defaults to the current trio task."""
-    svc = running()
-    await svc.suspend_until_woken(current_task() if token is None else token)
-
-
-def wakeup(token: object) -> bool:
-    """Resume the coroutine waiting on `token` when this one next suspends."""
-    return running().wakeup(token)
-
-
-async def unlocked(awaitable: Awaitable[T]) -> T:
-    """Await `awaitable` while letting this service's other coroutines and messages run."""
-    svc = running()
-    turn = svc.turn
-    if turn.holder is not current_task():
-        return await awaitable
-    request = svc.request
-    turn.release()
-    try:
-        return await awaitable
-    finally:
-        with trio.CancelScope(shield=True):
-            await turn.acquire()
-        svc.request = request
 
 
 def now() -> float:

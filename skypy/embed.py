@@ -8,7 +8,7 @@ from typing import Any, AsyncIterator, Callable
 
 import trio
 
-from . import api
+from . import api, lifecycle
 from . import config as config_module
 from .config import Config
 from .errors import CallError
@@ -34,15 +34,15 @@ class RunningNode:
 
     async def newservice(self, service: str | Callable[..., Any], *args: Any) -> int:
         with self._as_host():
-            return await api.newservice(service, *args)
+            return await lifecycle.newservice(service, *args)
 
     async def uniqueservice(self, service: str, *args: Any) -> int:
         with self._as_host():
-            return await api.uniqueservice(service, *args)
+            return await lifecycle.uniqueservice(service, *args)
 
     async def queryservice(self, service: str) -> int:
         with self._as_host():
-            return await api.queryservice(service)
+            return await lifecycle.queryservice(service)
 
     async def call(self, addr: api.Address, ptype: str | int, *args: Any, timeout: float | None = None) -> Any:
         with self._as_host():
@@ -54,7 +54,7 @@ class RunningNode:
 
     async def kill(self, addr: api.Address) -> None:
         with self._as_host():
-            await api.kill(addr)
+            await lifecycle.kill(addr)
 
     def localname(self, name: str) -> int | None:
         return self.node.names.get(name)
@@ -112,9 +112,9 @@ async def open_node(config: Config | str | Path | None = None, **overrides: Any)
         await nursery.start(node.guard, host)
         token = current.set(host)
         try:
-            await api.newservice(settings.logservice, *([str(settings.logger)] if settings.logger else []))
+            await lifecycle.newservice(settings.logservice, *([str(settings.logger)] if settings.logger else []))
             if settings.start is not None:
-                await api.newservice(settings.start, *settings.start_args)
+                await lifecycle.newservice(settings.start, *settings.start_args)
             yield RunningNode(node, host)
         except BaseException as exc:
             failure = exc

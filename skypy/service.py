@@ -18,7 +18,7 @@ import outcome
 import trio
 from trio.lowlevel import Abort, Task, current_task, wait_task_rescheduled
 
-from .errors import CallError, ResponseError, ServiceExit, SkypyError
+from .errors import CallError, ServiceExit, SkypyError
 from .message import PTYPE_ERROR, PTYPE_RESPONSE, Message, address
 from .protocol import Handler, ProtocolTable
 from .turn import INLINE, Turn

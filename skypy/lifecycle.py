@@ -1,0 +1,116 @@
+"""Starting, finding, naming and ending services: the lifecycle part of the service API."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from .api import Address, running, values_of
+from .errors import ServiceExit, ServiceNotFound, SkypyError
+from .message import PTYPE_ERROR, PTYPE_RESPONSE, address
+from .service import Request, Service
+
+__all__ = ["exit", "kill", "localname", "name", "newservice", "queryservice", "register", "uniqueservice"]
+
+
+
+async def newservice(service: str | Callable[..., Any], *args: Any) -> int:
+    """Start a service (a module name on the service path, or an async main) and return its handle.
+
+    Returns once its main has returned; an error there fails this call.
+    """
+    svc = running()
+    node = svc.node
+    if isinstance(service, str):
+        node.loader.find(service)
+        label = service
+    else:
+        label = getattr(service, "__qualname__", repr(service))
+    session = svc.new_session()
+    new = node.spawn(label, service, args, Request(session, svc.handle))
+    node.log(new.handle, f"LAUNCH {label}{''.join(' ' + str(a) for a in args)}")
+    return values_of(await svc.wait_session(session))
+
+
+async def uniqueservice(service: str, *args: Any) -> int:
+    """The one service of this name on the node, started on first use."""
+    svc = running()
+    node = svc.node
+    if service in node.unique:
+        return node.unique[service]
+    if service in node.unique_starting:
+        return await queryservice(service)
+    node.unique_starting.add(service)
+    try:
+        handle = await newservice(service, *args)
+    except BaseException as exc:
+        _answer_unique_waiters(svc, service, False, f"uniqueservice {service!r} failed to start: {exc}")
+        raise
+    finally:
+        node.unique_starting.discard(service)
+    node.unique[service] = handle
+    _answer_unique_waiters(svc, service, True, (handle,))
+    return handle
+
+
+def _answer_unique_waiters(svc: Service, service: str, ok: bool, payload: Any) -> None:
+    ptype = PTYPE_RESPONSE if ok else PTYPE_ERROR
+    for handle, session in svc.node.unique_waiters.pop(service, []):
+        svc.node.post(handle, (svc.handle, session, ptype, payload))
+
+
+async def queryservice(service: str) -> int:
+    """The handle of unique service `service`, waiting until it has started."""
+    svc = running()
+    node = svc.node
+    if service in node.unique:
+        return node.unique[service]
+    session = svc.new_session()
+    node.unique_waiters.setdefault(service, []).append((svc.handle, session))
+    return values_of(await svc.wait_session(session))
+
+
+def register(name: str) -> None:
+    """Give this service a local name (``.name``)."""
+    svc = running()
+    _set_name(svc, name, svc.handle)
+
+
+def name(name: str, addr: Address) -> None:
+    """Give the service at `addr` a local name (``.name``)."""
+    svc = running()
+    _set_name(svc, name, svc.node.resolve(addr))
+
+
+def _set_name(svc: Service, name: str, handle: int) -> None:
+    names = svc.node.names
+    if not name.startswith(".") or len(name) < 2:
+        raise SkypyError(f"local names start with '.': {name!r}")
+    holder = names.get(name)
+    if holder is not None and holder != handle and holder in svc.node.services:
+        raise SkypyError(f"name {name} is already used by {address(holder)}")
+    names[name] = handle
+
+
+def localname(name: str) -> int | None:
+    """The handle named `name` on this node, or None."""
+    return running().node.names.get(name)
+
+
+def exit() -> None:
+    """End this service: its callers get CallError, its name and sockets are freed. Never returns."""
+    svc = running()
+    svc.node.log(svc.handle, "KILL self")
+    svc.node.retire(svc, "exit")
+    raise ServiceExit
+
+
+async def kill(addr: Address) -> None:
+    """End the service at `addr` as if it had called `exit` (no-op if it is already gone)."""
+    svc = running()
+    try:
+        target = svc.node.service(addr)
+    except ServiceNotFound:
+        return
+    if target is svc:
+        exit()
+    await svc.node.kill(target)
