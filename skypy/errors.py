@@ -29,3 +29,15 @@ class ServiceExit(BaseException):
     A BaseException, like SystemExit, so an `except Exception` in service code
     does not keep a dead service running.
     """
+
+
+class SocketError(SkypyError):
+    """A socket request failed: the id is unknown or dead, or connecting or binding failed."""
+
+
+class SocketClosed(SkypyError):
+    """The socket closed before a read was satisfied; `.rest` holds the bytes left unread."""
+
+    def __init__(self, message: str, rest: bytes = b"") -> None:
+        super().__init__(message)
+        self.rest = rest

@@ -1,0 +1,201 @@
+"""TCP echo and bulk transfer through skypy.socket, against a plain trio server in the same run.
+
+    python bench/echo.py [--json] [--duration 10] [--connections 50] [--size 1024]
+
+Figures: `echo` (round trips/s: a load client in its own process keeps
+`--connections` connections each ping-ponging a `--size`-byte message) and
+`bulk` (MB/s: the server writes 64 MiB to a fresh connection, then closes
+it; the client reads to EOF). The baseline is a trio server built on
+`serve_tcp` and `SocketStream`, driven by the same client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import selectors
+import socket as stdsocket
+import subprocess
+import sys
+import time
+from typing import Any, Awaitable, Callable
+
+import trio
+
+import skypy
+from skypy import socket
+
+BULK_BYTES = 64 << 20
+BULK_BLOCK = 64 << 10
+
+
+# --- the servers ------------------------------------------------------------
+
+
+async def skypy_server(serve: Callable[[int, int], Awaitable[None]], *args: Any) -> None:
+    """Run a skypy node whose one service answers each connection with ``serve(id, *args)``."""
+    async with skypy.open_node() as node:
+        ports: list[int] = []
+
+        async def service() -> None:
+            async def accepted(id: int, address: Any) -> None:
+                await socket.start(id)
+                await serve(id, *args)
+
+            listen_id, _, port = await socket.listen("127.0.0.1", 0)
+            await socket.start(listen_id, accepted)
+            ports.append(port)
+
+        await node.newservice(service)
+        await run_client(ports[0])
+
+
+async def skypy_echo(id: int) -> None:
+    try:
+        while True:
+            socket.write(id, await socket.read(id))
+    except socket.SocketClosed:
+        await socket.close(id)
+
+
+async def skypy_bulk(id: int) -> None:
+    socket.warning(id, lambda id, queued: None)  # a 64 MiB queue is the point here
+    block = b"x" * BULK_BLOCK
+    for _ in range(BULK_BYTES // BULK_BLOCK):
+        socket.write(id, block)
+    await socket.close(id)
+
+
+async def trio_server(handler: Callable[[trio.SocketStream], Awaitable[None]]) -> None:
+    """Run a plain trio server answering each connection with ``handler(stream)``."""
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(functools.partial(trio.serve_tcp, handler, 0, host="127.0.0.1"))
+        await run_client(listeners[0].socket.getsockname()[1])
+        nursery.cancel_scope.cancel()
+
+
+async def trio_echo(stream: trio.SocketStream) -> None:
+    try:
+        while data := await stream.receive_some(65536):
+            await stream.send_all(data)
+    except trio.BrokenResourceError:
+        pass
+    await stream.aclose()
+
+
+async def trio_bulk(stream: trio.SocketStream) -> None:
+    block = b"x" * BULK_BLOCK
+    for _ in range(BULK_BYTES // BULK_BLOCK):
+        await stream.send_all(block)
+    await stream.aclose()
+
+
+# --- the load client, in its own process ------------------------------------
+
+CLIENT_ARGS: list[str] = []
+RESULT: dict[str, float] = {}
+
+
+async def run_client(port: int) -> None:
+    proc = await trio.run_process(
+        [sys.executable, __file__, "--client", str(port), *CLIENT_ARGS], capture_stdout=True
+    )
+    RESULT.update(json.loads(proc.stdout))
+
+
+def echo_client(port: int, connections: int, size: int, duration: float) -> dict[str, float]:
+    """Ping-pong `size`-byte messages on every connection; round trips/s after a warm-up."""
+    message = b"x" * size
+    selector = selectors.DefaultSelector()
+    for _ in range(connections):
+        sock = stdsocket.create_connection(("127.0.0.1", port))
+        sock.setsockopt(stdsocket.IPPROTO_TCP, stdsocket.TCP_NODELAY, 1)
+        sock.setblocking(False)
+        selector.register(sock, selectors.EVENT_READ, [0])
+        sock.send(message)
+    warmup = min(1.0, duration / 10)
+    trips = 0
+    now = time.perf_counter()
+    begin, end = now + warmup, now + warmup + duration
+    counted_from = None
+    while now < end:
+        if counted_from is None and now >= begin:
+            counted_from, trips = now, 0
+        for key, _ in selector.select(timeout=1.0):
+            data = key.fileobj.recv(65536)  # type: ignore[union-attr]
+            if not data:
+                raise SystemExit("the server closed a connection")
+            received = key.data
+            received[0] += len(data)
+            if received[0] >= size:
+                received[0] -= size
+                trips += 1
+                key.fileobj.send(message)  # type: ignore[union-attr]
+        now = time.perf_counter()
+    for key in list(selector.get_map().values()):
+        key.fileobj.close()  # type: ignore[union-attr]
+    return {"echo": trips / (now - (counted_from or begin))}
+
+
+def bulk_client(port: int, rounds: int) -> dict[str, float]:
+    """Read `rounds` fresh connections to EOF; MB/s over them all."""
+    total, elapsed = 0, 0.0
+    for _ in range(rounds):
+        start = time.perf_counter()
+        with stdsocket.create_connection(("127.0.0.1", port)) as sock:
+            while chunk := sock.recv(1 << 20):
+                total += len(chunk)
+        elapsed += time.perf_counter() - start
+    if total != rounds * BULK_BYTES:
+        raise SystemExit(f"bulk: {total} bytes arrived of {rounds * BULK_BYTES}")
+    return {"bulk": total / elapsed / 1e6}
+
+
+# --- measuring ------------------------------------------------------------------
+
+
+def measure(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    figures = {
+        "echo": ("round trips/s", [skypy_server, skypy_echo], [trio_server, trio_echo],
+                 ["echo", str(args.connections), str(args.size), str(args.duration)]),
+        "bulk": ("MB/s", [skypy_server, skypy_bulk], [trio_server, trio_bulk],
+                 ["bulk", str(args.bulk_rounds)]),
+    }
+    results = {}
+    for name, (unit, ours, baseline, client_args) in figures.items():
+        CLIENT_ARGS[:] = client_args
+        trio.run(*ours)
+        value = RESULT.pop(name)
+        trio.run(*baseline)
+        base = RESULT.pop(name)
+        results[name] = {"value": round(value), "unit": unit, "baseline": round(base), "ratio": round(value / base, 2)}
+    return results
+
+
+def main() -> None:
+    if len(sys.argv) > 2 and sys.argv[1] == "--client":
+        port, figure, *rest = sys.argv[2:]
+        if figure == "echo":
+            result = echo_client(int(port), int(rest[0]), int(rest[1]), float(rest[2]))
+        else:
+            result = bulk_client(int(port), int(rest[0]))
+        print(json.dumps(result))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds of echo load per server")
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--size", type=int, default=1024, help="bytes per echo message")
+    parser.add_argument("--bulk-rounds", type=int, default=5, help="64 MiB transfers per server")
+    args = parser.parse_args()
+    results = measure(args)
+    if args.json:
+        print(json.dumps(results))
+        return
+    for name, r in results.items():
+        print(f"{name:6} {r['value']:>10,} {r['unit']:14} baseline {r['baseline']:>10,}  ratio {r['ratio']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,290 @@
+"""The sockets one service holds, as that service sees them: skynet's socket.lua state.
+
+A service's first socket call installs a SocketPool as its "socket"
+dispatch handler. The handler buffers DATA per id and wakes the coroutine
+blocked on a socket; skypy/socket.py is the API on top. A coroutine here
+suspends only through the service's own primitives, so the turn order holds.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from .errors import SocketClosed, SocketError
+from .message import PTYPE_SOCKET
+from .protocol import Handler
+from .recvbuffer import RecvBuffer
+from .service import Service
+from .socketserver import SocketServer
+from .sockettable import ACCEPT, CLOSE, CONNECT, DATA, ERROR, UDP, WARNING
+
+# What a blocked coroutine waits for, besides a byte count (0: any bytes) or
+# a line separator: the socket to open, or to close (readall).
+OPEN = "open"
+ALL = "all"
+
+Want = int | bytes | str
+
+
+class Sock:
+    """One socket this service holds: its unread bytes, its waiter and callbacks."""
+
+    __slots__ = (
+        "id", "buffer", "connected", "connecting", "closing", "want", "result", "address",
+        "error", "on_accept", "on_udp", "on_warning",
+    )
+
+    def __init__(self, id: int, connected: bool) -> None:
+        self.id = id
+        self.buffer = RecvBuffer()
+        self.connected = connected  # False once CLOSE (or ERROR) has come
+        self.connecting = not connected  # waiting for CONNECT or ERROR
+        self.closing = False  # a coroutine of ours is in close()
+        # What the one blocked coroutine wants (None: nobody waits), and what
+        # the handler took for it from the buffer when it woke it.
+        self.want: Want | None = None
+        self.result: Any = None
+        self.address: Any = None
+        self.error: str | None = None
+        self.on_accept: Callable[..., Any] | None = None
+        self.on_udp: Callable[..., Any] | None = None
+        self.on_warning: Callable[..., Any] | None = None
+
+
+def take(buffer: RecvBuffer, want: Want) -> bytes | None:
+    """What `want` asks for, taken from `buffer`, or None (taking nothing) if not there yet."""
+    if type(want) is bytes:
+        return buffer.take_line(want)
+    if want == 0:
+        return buffer.take_all() if buffer else None
+    if type(want) is int:
+        return buffer.take(want)
+    return None  # OPEN and ALL wait for events, not bytes
+
+
+class SocketPool:
+    """The sockets of one service, and its PTYPE_SOCKET handler."""
+
+    def __init__(self, svc: Service, server: SocketServer) -> None:
+        self.svc = svc
+        self.server = server
+        self.socks: dict[int, Sock] = {}
+        # Kept apart from socks, as skynet does, so a callback still runs
+        # when CLOSE comes for an id this service has let go of.
+        self.onclose: dict[int, Callable[[int], Any]] = {}
+
+    @classmethod
+    def of(cls, svc: Service) -> SocketPool:
+        """`svc`'s pool, installed with its dispatch handler and exit hook on first use."""
+        server = SocketServer.of(svc.node)
+        pool = server.pools.get(svc.handle)
+        if pool is None:
+            pool = server.pools[svc.handle] = cls(svc, server)
+            svc.handlers[PTYPE_SOCKET] = Handler(pool.dispatch)
+            svc.exit_hooks.append(pool.exited)
+        return pool
+
+    def exited(self) -> None:
+        """The service is gone: its sockets close (after flushing) and nobody hears of it."""
+        self.server.pools.pop(self.svc.handle, None)
+        self.server.close_owned(self.svc.handle)
+
+    def add(self, id: int, connected: bool) -> Sock:
+        s = self.socks[id] = Sock(id, connected)
+        return s
+
+    def forget(self, id: int) -> None:
+        """Drop `id` and its buffer; a coroutine still blocked on it wakes and finds it closed."""
+        s = self.socks.pop(id, None)
+        if s is not None and s.want is not None:
+            s.want = None
+            self.svc.wakeup(s)
+
+    # --- blocking on a socket -------------------------------------------------
+
+    async def wait(self, s: Sock, want: Want) -> Any:
+        """Suspend until the handler wakes us: the bytes wanted, or None when the socket closed."""
+        if s.want is not None:
+            raise SocketError(f"socket {s.id} is already being read by another coroutine")
+        s.want = want
+        s.result = None
+        try:
+            await self.svc.suspend_until_woken(s)
+        finally:
+            s.want = None
+        result, s.result = s.result, None
+        return result
+
+    async def read(self, id: int, want: int | bytes) -> bytes:
+        """`want` bytes (0: any), or a line ending in separator `want`; SocketClosed if it closes first."""
+        s = self.socks.get(id)
+        if s is None:
+            raise SocketClosed(f"socket {id} is not open in this service")
+        result = take(s.buffer, want)
+        if result is not None:
+            return result
+        # A read started after, or during, a close ends at once.
+        if s.connected and not s.closing:
+            result = await self.wait(s, want)
+            if result is not None:
+                return result
+        raise SocketClosed(f"socket {id} closed before the read was satisfied", s.buffer.take_all())
+
+    async def readall(self, id: int) -> bytes:
+        """Every byte until the socket closes."""
+        s = self.socks.get(id)
+        if s is None:
+            raise SocketClosed(f"socket {id} is not open in this service")
+        if s.connected and not s.closing:
+            await self.wait(s, ALL)
+        return s.buffer.take_all()
+
+    async def opened(self, id: int) -> Any:
+        """Wait for CONNECT of a socket being opened: its address, or SocketError with the reason."""
+        s = self.socks.get(id) or self.add(id, False)
+        try:
+            await self.wait(s, OPEN)
+        except BaseException:
+            self.forget(id)
+            self.server.close(id, None)
+            raise
+        if s.error is not None:
+            self.forget(id)
+            self.server.close(id, None)
+            raise SocketError(s.error)
+        return s.address
+
+    async def close(self, id: int, timeout: float | None) -> None:
+        """Flush and close `id`; return once the fd is closed (DESIGN.md §3)."""
+        s = self.socks.get(id)
+        if s is None:
+            return  # closed already, or never ours: a no-op, as in skynet
+        s.closing = True
+        svc = self.svc
+        session = svc.new_session()
+        # The server answers this session once the fd is closed, right
+        # behind the CLOSE it posts (if it still owes one), so a coroutine
+        # blocked in read is woken by CLOSE and runs before we resume:
+        # skynet's "the reader's wake-up wakes the closer", kept by the
+        # mailbox order instead of a chain of wakeups.
+        self.server.close(id, (svc.handle, session), timeout)
+        try:
+            await svc.wait_session(session)
+        finally:
+            self.forget(id)
+
+    # --- the PTYPE_SOCKET handler ----------------------------------------------
+
+    def dispatch(self, session: int, source: int, kind: int, id: int, *args: Any) -> Any:
+        """Handle one socket event; a callback's coroutine is returned to run as one."""
+        if kind == DATA:
+            s = self.socks.get(id)
+            if s is None:
+                self.svc.node.log(self.svc.handle, f"socket: drop package from {id}")
+                return None
+            data = args[0]
+            buffer = s.buffer
+            want = s.want
+            if want == 0 and not buffer:
+                # The usual case (a reader waiting for anything): hand the
+                # bytes over without passing them through the buffer.
+                s.want = None
+                s.result = data
+                self.svc.wakeup(s)
+                return None
+            if buffer.push(data):
+                self._overflow(s)
+                return None
+            if want is not None:
+                result = take(buffer, want)
+                if result is not None:
+                    s.want = None  # so later DATA cannot take for it again
+                    s.result = result
+                    self.svc.wakeup(s)
+            return None
+        handler = _EVENTS.get(kind)
+        if handler is None:
+            self.svc.node.log(self.svc.handle, f"socket: unknown event {kind} for {id}")
+            return None
+        return handler(self, id, *args)
+
+    def _overflow(self, s: Sock) -> None:
+        self.svc.node.log(self.svc.handle, f"socket buffer overflow: fd={s.id} size={len(s.buffer)}")
+        self.server.close(s.id, None)
+
+    def _wake(self, s: Sock) -> None:
+        if s.want is not None:
+            s.want = None
+            self.svc.wakeup(s)
+
+    def _on_connect(self, id: int, address: Any) -> None:
+        s = self.socks.get(id)
+        if s is None:
+            return
+        s.connected = True
+        if s.connecting:
+            s.connecting = False
+            s.address = address
+            self._wake(s)
+
+    def _on_close(self, id: int) -> Any:
+        s = self.socks.get(id)
+        if s is None:
+            self.server.close(id, None)  # not ours: release it, as skynet does
+        else:
+            s.connected = False
+            self._wake(s)  # the reader first: its SocketClosed carries the buffer
+        callback = self.onclose.pop(id, None)
+        return None if callback is None else callback(id)
+
+    def _on_accept(self, id: int, new_id: int, address: Any) -> Any:
+        s = self.socks.get(id)
+        if s is None or s.on_accept is None:
+            self.server.close(new_id, None)
+            return None
+        return s.on_accept(new_id, address)
+
+    def _on_error(self, id: int, reason: str) -> None:
+        log = self.svc.node.log
+        s = self.socks.get(id)
+        if s is None:
+            self.server.shutdown(id)
+            log(self.svc.handle, f"socket: error on unknown {id}: {reason}")
+            return
+        if s.on_accept is not None:
+            log(self.svc.handle, f"socket: accept error: {reason}")
+            return
+        if s.connecting:
+            s.connecting = False
+            s.error = reason
+        elif s.connected:
+            log(self.svc.handle, f"socket: error on {id}: {reason}")
+        s.connected = False
+        self.server.shutdown(id)
+        self._wake(s)
+
+    def _on_udp(self, id: int, data: bytes, address: Any) -> Any:
+        s = self.socks.get(id)
+        if s is None or s.on_udp is None:
+            self.svc.node.log(self.svc.handle, f"socket: drop udp package from {id}")
+            return None
+        return s.on_udp(data, address)
+
+    def _on_warning(self, id: int, queued: int) -> Any:
+        s = self.socks.get(id)
+        if s is not None and s.on_warning is not None:
+            return s.on_warning(id, queued)
+        self.svc.node.log(
+            self.svc.handle, f"WARNING: {queued // 1024} K bytes need to send out (fd = {id})"
+        )
+        return None
+
+
+_EVENTS: dict[int, Callable[..., Any]] = {
+    CONNECT: SocketPool._on_connect,
+    CLOSE: SocketPool._on_close,
+    ACCEPT: SocketPool._on_accept,
+    ERROR: SocketPool._on_error,
+    UDP: SocketPool._on_udp,
+    WARNING: SocketPool._on_warning,
+}

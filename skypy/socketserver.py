@@ -1,0 +1,456 @@
+"""The socket-server actor: one per node, it owns every socket and does all socket I/O.
+
+Services make requests by plain calls, carried out at once (as a command on
+skynet's socket pipe would be, with no thread between), and hear back through
+PTYPE_SOCKET messages posted to their mailbox, in order with every other
+message. The rules live in sockettable.py; this module only moves bytes.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+from typing import TYPE_CHECKING, Any, Callable
+
+import trio
+from trio.lowlevel import notify_closing, wait_readable, wait_writable
+
+from .errors import SocketError
+from .message import PTYPE_RESPONSE, PTYPE_SOCKET
+from .sockettable import ACCEPT, DATA, ERROR, UDP, WARNING, Conn, Effect, SocketTable, State
+
+if TYPE_CHECKING:
+    from .node import Node
+
+# The first read asks for this much; then, as skynet does, a read that fills
+# the request doubles the next one and a read under half of it halves it, so
+# bulk streams take few syscalls and chatty ones allocate little.
+READ_SIZE = 4096
+READ_MIN = 256
+READ_MAX = 1 << 20
+DATAGRAM_MAX = 65536
+# What a close reads and drops, at most, before closing the fd (see _close_fd).
+DISCARD_MAX = 1 << 20
+
+
+class SocketServer:
+    """Owns every socket of one node; services reach it through skypy.socket."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.table = SocketTable()
+        # handle -> that service's SocketPool (socketpool.py), kept here so
+        # the node need not know the socket library.
+        self.pools: dict[int, Any] = {}
+        self._spawn(self._keeper)
+
+    @classmethod
+    def of(cls, node: Node) -> SocketServer:
+        """The node's socket server, started on first use."""
+        server = node.extensions.get("socket")
+        if server is None:
+            server = node.extensions["socket"] = cls(node)
+        return server
+
+    def _spawn(self, fn: Callable[..., Any], *args: Any) -> None:
+        assert self.node.nursery is not None, "the node is not running"
+        self.node.nursery.start_soon(fn, *args)
+
+    async def _keeper(self) -> None:
+        """Lives as long as the node; when it stops, every fd still open is closed."""
+        try:
+            await trio.sleep_forever()
+        finally:
+            for conn in self.table:
+                self._close_fd(conn)
+
+    # --- requests from services -------------------------------------------
+
+    def listen(self, owner: int, host: str | None, port: int, backlog: int | None) -> int:
+        """Bind and listen in the background; the owner hears CONNECT (id, address) or ERROR."""
+        conn = self.table.new("listen", State.OPENING, owner)
+        self._spawn(self._bind, conn, host, port, backlog)
+        return conn.id
+
+    def udp(self, owner: int, host: str | None, port: int) -> int:
+        """Bind a UDP socket in the background; CONNECT or ERROR follows, then UDP events."""
+        conn = self.table.new("udp", State.OPENING, owner)
+        self._spawn(self._bind, conn, host, port, None)
+        return conn.id
+
+    def open(self, owner: int, host: str, port: int) -> int:
+        """Connect in the background; the owner hears CONNECT (id, peer) or ERROR."""
+        conn = self.table.new("tcp", State.CONNECTING, owner)
+        self._spawn(self._connect, conn, host, port)
+        return conn.id
+
+    def start(self, id: int, owner: int) -> None:
+        """Make `owner` the socket's owner and start reading (accepting); SocketError if dead."""
+        conn = self.table.get(id)
+        if conn is None:
+            raise SocketError(f"socket {id} is unknown: closed, or never opened")
+        try:
+            effects = conn.start(owner)
+        except SocketError:
+            if conn.state is State.CLOSED:
+                self.table.release(id)  # it died in transit; nobody else can close it
+            raise
+        self._apply(conn, effects)
+
+    def abandon(self, id: int) -> None:
+        """The owner lets the socket go, unread, for another service to start."""
+        conn = self.table.get(id)
+        if conn is not None:
+            self._apply(conn, conn.abandon())
+
+    def write(self, id: int, data: bytes, high: bool = True) -> bool:
+        """Send or queue `data`, never blocking; False if the socket takes no writes."""
+        conn = self.table.conns.get(id)
+        if conn is None or not conn.writable:
+            return False
+        if conn.kind == "udp":
+            return self._send_datagram(conn, data, None)
+        queue = conn.queue
+        if not queue and conn.state is not State.CONNECTING:
+            # Nothing queued: hand the bytes to the kernel from the calling
+            # service, as skynet does; the writer task is only for the rest.
+            try:
+                sent = conn.sock.send(data)
+            except BlockingIOError:
+                sent = 0
+            except OSError as exc:
+                self._apply(conn, conn.failed(f"write: {exc.strerror or exc}"))
+                return False
+            conn.bytes_written += sent
+            if sent == len(data):
+                return True
+            data = data[sent:]
+        queued = queue.push(data, high=high)
+        if queued is not None:
+            self._post(conn.owner, (WARNING, id, queued))
+        if not conn.writing and conn.state is not State.CONNECTING:
+            self._flush(conn)
+        return True
+
+    def sendto(self, id: int, address: tuple[str, int], data: bytes) -> bool:
+        """Send one datagram from UDP socket `id`; False if the kernel cannot take it now."""
+        conn = self.table.conns.get(id)
+        if conn is None or conn.kind != "udp" or conn.state is not State.CONNECTED:
+            return False
+        return self._send_datagram(conn, data, address)
+
+    def udp_connect(self, id: int, host: str, port: int) -> None:
+        """Give UDP socket `id` a default peer, for `write`."""
+        conn = self.table.get(id)
+        if conn is None or conn.kind != "udp" or conn.sock is None:
+            raise SocketError(f"socket {id} is not an open UDP socket")
+        try:
+            # Resolved on the spot, as skynet does: a numeric address costs
+            # nothing, and a name is looked up in the hosts file first.
+            conn.sock.connect((host, port))
+        except OSError as exc:
+            raise SocketError(f"UDP connect of socket {id} to {host}:{port} failed: {exc}") from None
+        conn.peer = (host, port)
+
+    def close(self, id: int, closer: tuple[int, int] | None, timeout: float | None = None) -> None:
+        """Close after flushing; `closer` (handle, session) gets a RESPONSE when the fd is closed.
+
+        With `timeout`, a flush still running after that many seconds becomes a shutdown.
+        """
+        conn = self.table.get(id)
+        if conn is None:
+            if closer is not None:
+                self._answer(closer)  # nothing left to close
+            return
+        effects = conn.close(closer)
+        if timeout is not None and conn.state is State.HALFCLOSE and conn.timer is None:
+            conn.timer = trio.CancelScope(deadline=trio.current_time() + timeout)
+            self._spawn(self._close_timer, conn, conn.timer)
+        self._apply(conn, effects)
+
+    def shutdown(self, id: int) -> None:
+        """Close at once, dropping unsent bytes; the id must still be closed."""
+        conn = self.table.get(id)
+        if conn is not None:
+            self._apply(conn, conn.shutdown())
+
+    def close_owned(self, owner: int) -> None:
+        """Close every socket `owner` holds, silently: the owner is gone."""
+        for conn in self.table:
+            if conn.owner == owner:
+                conn.owner = 0
+                self._apply(conn, conn.close(None))
+
+    def info(self) -> list[dict[str, Any]]:
+        """Every socket's counters, by id."""
+        return [conn.info() for conn in self.table]
+
+    # --- carrying out what the rules decide ---------------------------------
+
+    def _apply(self, conn: Conn, effects: list[Any]) -> None:
+        for effect in effects:
+            if type(effect) is tuple:
+                self._post(conn.owner, effect)
+            elif effect is Effect.CLOSE_FD:
+                self._close_fd(conn)
+            elif effect is Effect.NOTIFY:
+                for closer in conn.closers:
+                    self._answer(closer)
+                conn.closers.clear()
+            elif effect is Effect.RELEASE:
+                self.table.release(conn.id)
+            elif effect is Effect.FLUSH:
+                self._flush(conn)
+            elif effect is Effect.READ:
+                self._start_reading(conn)
+            elif effect is Effect.STOP_READ:
+                if conn.reader is not None:
+                    conn.reader.cancel()
+                    conn.reader = None
+
+    def _post(self, owner: int, event: tuple[Any, ...]) -> None:
+        if owner:
+            self.node.post(owner, (0, 0, PTYPE_SOCKET, event))
+
+    def _answer(self, closer: tuple[int, int]) -> None:
+        handle, session = closer
+        self.node.post(handle, (0, session, PTYPE_RESPONSE, ()))
+
+    def _close_fd(self, conn: Conn) -> None:
+        if conn.timer is not None:
+            conn.timer.cancel()
+            conn.timer = None
+        sock = conn.sock
+        if sock is None:
+            return
+        conn.sock = None
+        conn.reader = None
+        if conn.kind == "tcp":
+            # Closing with unread input makes the kernel send RST instead of
+            # FIN, and a peer that gets RST may drop what it has not read yet:
+            # read what is pending first (best effort, bounded).
+            discarded = 0
+            try:
+                while discarded < DISCARD_MAX:
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        break
+                    discarded += len(chunk)
+            except OSError:
+                pass
+        # Wakes our tasks parked on this fd (with ClosedResourceError) so
+        # none of them waits on an fd number the OS may hand out again.
+        notify_closing(sock)
+        sock.close()
+
+    def _flush(self, conn: Conn) -> None:
+        if not conn.writing and conn.sock is not None:
+            conn.writing = True
+            self._spawn(self._write_loop, conn, conn.sock)
+
+    def _start_reading(self, conn: Conn) -> None:
+        scope = conn.reader = trio.CancelScope()
+        loop = {"tcp": self._read_loop, "listen": self._accept_loop, "udp": self._udp_loop}[conn.kind]
+        self._spawn(loop, conn, conn.sock, scope)
+
+    def _send_datagram(self, conn: Conn, data: bytes, address: tuple[str, int] | None) -> bool:
+        # A datagram the kernel cannot take now is dropped rather than
+        # queued: UDP promises no delivery, and a full socket buffer is the
+        # same loss one hop earlier.
+        try:
+            if address is None:
+                conn.sock.send(data)
+            else:
+                conn.sock.sendto(data, address)
+        except OSError:
+            return False
+        conn.bytes_written += len(data)
+        return True
+
+    # --- the per-socket tasks -------------------------------------------------
+
+    async def _bind(self, conn: Conn, host: str | None, port: int, backlog: int | None) -> None:
+        """Resolve and bind a listening or UDP socket."""
+        listening = conn.kind == "listen"
+        kind = socket.SOCK_STREAM if listening else socket.SOCK_DGRAM
+        try:
+            infos = await trio.socket.getaddrinfo(host or "0.0.0.0", port, type=kind, flags=socket.AI_PASSIVE)
+            family, type_, proto, _, sockaddr = infos[0]
+            sock = socket.socket(family, type_, proto)
+            try:
+                sock.setblocking(False)
+                if listening:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind(sockaddr)
+                if listening:
+                    sock.listen(socket.SOMAXCONN if backlog is None else backlog)
+            except BaseException:
+                sock.close()
+                raise
+        except OSError as exc:
+            what = "listen" if listening else "UDP bind"
+            if conn.state is State.OPENING:
+                self._apply(conn, conn.failed(f"{what} on {host}:{port} failed: {exc}"))
+            return
+        if conn.state is not State.OPENING:  # closed while it was being bound
+            sock.close()
+            return
+        conn.sock = sock
+        self._apply(conn, conn.opened_as(sock.getsockname()[:2]))
+
+    async def _connect(self, conn: Conn, host: str, port: int) -> None:
+        """Resolve `host` and connect to the first address that answers."""
+        try:
+            infos = await trio.socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            failure: OSError = OSError(f"no address for {host}")
+            for family, type_, proto, _, sockaddr in infos:
+                if conn.state is not State.CONNECTING:
+                    return  # closed meanwhile
+                sock = conn.sock = socket.socket(family, type_, proto)
+                sock.setblocking(False)
+                try:
+                    await _connect_one(sock, sockaddr)
+                except trio.ClosedResourceError:
+                    return  # closed while connecting; _close_fd closed sock
+                except OSError as exc:
+                    conn.sock = None
+                    sock.close()
+                    failure = exc
+                    continue
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                self._apply(conn, conn.opened_as(sock.getpeername()[:2]))
+                return
+            raise failure
+        except OSError as exc:
+            if conn.state is State.CONNECTING:
+                self._apply(conn, conn.failed(f"connect to {host}:{port} failed: {exc}"))
+
+    async def _read_loop(self, conn: Conn, sock: socket.socket, scope: trio.CancelScope) -> None:
+        """Post what the peer sends as DATA, until FIN, an error, or the fd closes."""
+        post = self.node.post
+        id = conn.id
+        size = READ_SIZE
+        with scope:
+            while True:
+                # Wait first, then read: after a read the socket is usually
+                # drained, and trying again first would cost a failing syscall.
+                try:
+                    await wait_readable(sock)
+                except trio.ClosedResourceError:
+                    return
+                if conn.reader is not scope:
+                    return  # closed or abandoned while this task was being woken
+                try:
+                    data = sock.recv(size)
+                except BlockingIOError:
+                    continue
+                except OSError as exc:
+                    self._apply(conn, conn.failed(f"read: {exc.strerror or exc}"))
+                    return
+                n = len(data)
+                if not n:
+                    self._apply(conn, conn.peer_closed())
+                    return
+                if conn.received(n):
+                    post(conn.owner, (0, 0, PTYPE_SOCKET, (DATA, id, data)))
+                if n == size:
+                    size = min(size * 2, READ_MAX)
+                elif n * 2 < size and size > READ_MIN:
+                    size //= 2
+
+    async def _write_loop(self, conn: Conn, sock: socket.socket) -> None:
+        """Drain the send queue whenever the kernel has room, then let a close complete."""
+        queue = conn.queue
+        try:
+            while queue:
+                await wait_writable(sock)
+                if conn.sock is not sock:
+                    return
+                while queue:
+                    view = queue.peek()
+                    try:
+                        sent = sock.send(view)
+                    except BlockingIOError:
+                        sent = 0
+                    conn.bytes_written += sent
+                    if queue.consume(sent) == 0:
+                        self._post(conn.owner, (WARNING, conn.id, 0))
+                    if sent < len(view):
+                        break  # the kernel is full: wait for room
+        except trio.ClosedResourceError:
+            return
+        except OSError as exc:
+            self._apply(conn, conn.failed(f"write: {exc.strerror or exc}"))
+            return
+        finally:
+            conn.writing = False
+        self._apply(conn, conn.drained())
+
+    async def _accept_loop(self, conn: Conn, sock: socket.socket, scope: trio.CancelScope) -> None:
+        """Take every pending connection; each waits, unread, until a service starts it."""
+        with scope:
+            while True:
+                try:
+                    await wait_readable(sock)
+                except trio.ClosedResourceError:
+                    return
+                if conn.reader is not scope:
+                    return
+                while True:
+                    try:
+                        client, address = sock.accept()
+                    except BlockingIOError:
+                        break
+                    except OSError as exc:
+                        if exc.errno == errno.ECONNABORTED:
+                            continue
+                        # Out of fds, say: tell the owner, and back off rather
+                        # than spin on a listener that stays readable.
+                        self._post(conn.owner, (ERROR, conn.id, f"accept: {exc.strerror or exc}"))
+                        await trio.sleep(0.1)
+                        break
+                    client.setblocking(False)
+                    client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    new = self.table.new("tcp", State.ACCEPTED, conn.owner)
+                    new.sock = client
+                    new.address = address[:2]
+                    new.opened = True
+                    self._post(conn.owner, (ACCEPT, conn.id, new.id, new.address))
+
+    async def _udp_loop(self, conn: Conn, sock: socket.socket, scope: trio.CancelScope) -> None:
+        """Post each datagram as UDP (id, data, sender)."""
+        with scope:
+            while True:
+                try:
+                    await wait_readable(sock)
+                except trio.ClosedResourceError:
+                    return
+                if conn.reader is not scope:
+                    return
+                try:
+                    data, address = sock.recvfrom(DATAGRAM_MAX)
+                except OSError:
+                    # Would block, or an ICMP error from an earlier send
+                    # (ECONNREFUSED): neither ends a UDP socket.
+                    continue
+                conn.bytes_read += len(data)
+                self._post(conn.owner, (UDP, conn.id, data, address[:2]))
+
+    async def _close_timer(self, conn: Conn, timer: trio.CancelScope) -> None:
+        """A close that has not flushed by its deadline becomes a shutdown."""
+        with timer:
+            await trio.sleep_forever()
+        if conn.timer is timer and conn.state is State.HALFCLOSE:
+            conn.timer = None
+            self._apply(conn, conn.shutdown())
+
+
+async def _connect_one(sock: socket.socket, address: Any) -> None:
+    try:
+        sock.connect(address)
+    except BlockingIOError:
+        await wait_writable(sock)
+        err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            raise OSError(err, os.strerror(err)) from None
