@@ -27,6 +27,7 @@ from .api import (
 from .coroutines import fork, sleep, timeout, unlocked, wait, wakeup, yield_
 from .lifecycle import exit, kill, localname, name, newservice, queryservice, register, uniqueservice
 from .config import Config
+from .debug import info_func
 from .embed import RunningNode, open_node
 from .errors import CallError, ConfigError, ResponseError, ServiceNotFound, SkypyError
 from .message import (

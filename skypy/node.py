@@ -12,11 +12,13 @@ from typing import Any, Callable
 
 import trio
 
+from . import debug
 from .config import Config
 from .errors import ServiceExit, ServiceNotFound, SkypyError
 from .loader import ServiceLoader
-from .message import HARBOR_SHIFT, LOCAL_MASK, PTYPE_ERROR, PTYPE_RESPONSE, PTYPE_TEXT, Message, address
-from .protocol import ProtocolTable
+from .message import HARBOR_SHIFT, LOCAL_MASK, PTYPE_DEBUG, PTYPE_ERROR, PTYPE_RESPONSE, PTYPE_TEXT, Message, address
+from .meter import Meter
+from .protocol import Handler, ProtocolTable
 from .service import Request, Service
 from .timers import Timers
 
@@ -41,6 +43,9 @@ class Node:
         # State of the libraries layered on the node (the socket server, the
         # cluster), by name, so the node itself need not know them.
         self.extensions: dict[str, Any] = {}
+        # Handlers every service starts with: the debug protocol (debug.py).
+        self.default_handlers: dict[int, Handler] = {PTYPE_DEBUG: debug.HANDLER}
+        self.meter = Meter(self)
         self.started_at = 0.0
         self.nursery: trio.Nursery | None = None
         # uniqueservice name -> its handle; names being started; and the
@@ -124,6 +129,7 @@ class Node:
         """Create a service whose first coroutine runs ``start(*args)`` and answers `request`."""
         assert self.nursery is not None, "the node is not running"
         svc = Service(self, self.new_handle(), label)
+        svc.args = args
         self.services[svc.handle] = svc
         svc.owed.add(request)
         svc.forks.append((request, self._boot, (svc, start, args), True, "start"))
@@ -134,6 +140,7 @@ class Node:
         """A service's first coroutine: its main; when main returns, newservice does too."""
         try:
             main = self.loader.load(start) if isinstance(start, str) else start
+            svc.namespace = getattr(main, "__globals__", None)
             result = main(*args)
             if hasattr(result, "__await__"):
                 await result

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextvars
 import traceback
 from collections import deque
+from time import perf_counter
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -74,7 +75,8 @@ class Service:
         # Coroutines to start when the turn passes: (request, fn, args, auto, what).
         self.forks: deque[tuple[Request, Callable[..., Any], tuple[Any, ...], bool, str]] = deque()
         self.protocols = ProtocolTable(node.protocols)
-        self.handlers: dict[int, Handler] = {}
+        # Starts with the node's defaults, such as the debug protocol every service answers.
+        self.handlers: dict[int, Handler] = dict(node.default_handlers)
         # session -> the parked task waiting for it, or a timeout callback.
         self.sessions: dict[int, Task | TimeoutCallback] = {}
         # Sessions given up (call timeout, sleep broken by wakeup): a late
@@ -95,6 +97,14 @@ class Service:
         self.cancel_scope = trio.CancelScope()
         self.finished = trio.Event()
         self.overload_at = OVERLOAD_THRESHOLD
+        # What the debug protocol reports: launch arguments, the module
+        # namespace (for RUN and MEM), seconds spent running this service's
+        # code (charged by the node's meter), and the watchdog's flag.
+        self.args: tuple[Any, ...] = ()
+        self.namespace: dict[str, Any] | None = None
+        self.info_func: Callable[..., Any] | None = None
+        self.cpu = 0.0
+        self.endless = False
         self.messages_handled = 0
         self.inline_calls = 0
         self._last_session = 0
@@ -287,10 +297,15 @@ class Service:
         turn = self.turn
         turn.holder = INLINE
         token = current.set(self)
+        started = perf_counter()
         try:
             went_async = self.dispatch(msg)
         finally:
             current.reset(token)
+            # The sender's task step ran our handler: charge it to us, not to them.
+            spent = perf_counter() - started
+            self.cpu += spent
+            self.node.meter.lent += spent
         if not went_async and not self.dead:
             turn.holder = None
             if self.mailbox or self.forks or turn.ready:
