@@ -23,6 +23,8 @@ from .service import Request, Service
 from .timers import Timers
 
 LogHook = Callable[[int, str], None]
+# crash_hook(service, what, exception): what failed ("handler", "start", …) and why.
+CrashHook = Callable[[Service, str, BaseException], None]
 
 
 class Node:
@@ -40,6 +42,9 @@ class Node:
         self.loader = ServiceLoader(config.service_path)
         self.timers = Timers(self._fire_timer)
         self.log_hooks: list[LogHook] = []
+        # Told of every exception a service did not handle, after it is
+        # logged, so tools (skypy.testing) see crashes without parsing the log.
+        self.crash_hooks: list[CrashHook] = []
         # State of the libraries layered on the node (the socket server, the
         # cluster), by name, so the node itself need not know them.
         self.extensions: dict[str, Any] = {}

@@ -218,6 +218,8 @@ class Service:
             self.handle,
             f"{what} raised:\n" + "".join(traceback.format_exception(exc)).rstrip(),
         )
+        for hook in self.node.crash_hooks:
+            hook(self, what, exc)
         if request.session and not request.answered:
             request.answered = True
             self.answer(request, False, f"{type(exc).__name__}: {exc}")
