@@ -42,6 +42,7 @@ from .message import (
     Message,
     address,
 )
+from .watchdog import Interrupted
 
 try:
     __version__ = version("skypy")

@@ -6,6 +6,7 @@ reason; nothing is half-started.
 
 from __future__ import annotations
 
+import signal
 import tomllib
 from pathlib import Path
 from typing import Any, Callable
@@ -44,6 +45,7 @@ class Config:
     env: dict[str, Any] = attrs.Factory(dict)
     console: dict[str, Any] | None = None
     cluster: dict[str, Any] = attrs.Factory(dict)
+    watchdog: dict[str, Any] = attrs.Factory(dict)
 
 
 def _scalar(value: Any) -> bool:
@@ -62,11 +64,25 @@ _CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "copy_messages": ("true or false", lambda v: type(v) is bool),
     "env": ("a table of strings, numbers or booleans", lambda v: isinstance(v, dict) and all(map(_scalar, v.values()))),
     "console": ("a table (host, port)", lambda v: isinstance(v, dict)),
+    "watchdog": ("a table (endless, interrupt, signal)", lambda v: isinstance(v, dict)),
     "cluster": ("a table of node = \"host:port\" or false", lambda v: isinstance(v, dict) and all(isinstance(a, str) or a is False for a in v.values())),
 }
 _CONSOLE_CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "host": ("a host name (string)", lambda v: isinstance(v, str)),
     "port": ("a port number 0..65535", lambda v: type(v) is int and 0 <= v <= 65535),
+}
+
+
+def _seconds(v: Any) -> bool:
+    return type(v) in (int, float) and v >= 0
+
+
+# The endless-loop watchdog (watchdog.py): report a handler after `endless`
+# seconds, interrupt it after `interrupt` (0: never), on `signal` ("": none).
+_WATCHDOG_CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "endless": ("a number of seconds > 0", lambda v: _seconds(v) and v > 0),
+    "interrupt": ("a number of seconds (0: never)", _seconds),
+    "signal": ("a signal name such as \"SIGUSR1\", or \"\"", lambda v: v == "" or v in set(signal.Signals.__members__) - {"SIGKILL", "SIGSTOP"}),
 }
 
 
@@ -85,6 +101,8 @@ def build(source: str, values: dict[str, Any], base_dir: Path | None = None, bas
     _check(source, values, _CHECKS)
     if isinstance(values.get("console"), dict):
         _check(source, values["console"], _CONSOLE_CHECKS, "console.")
+    if isinstance(values.get("watchdog"), dict):
+        _check(source, values["watchdog"], _WATCHDOG_CHECKS, "watchdog.")
     here = base_dir or Path.cwd()
     config = attrs.evolve(base or Config(), source=source)
     for key, value in values.items():

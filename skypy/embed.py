@@ -8,7 +8,7 @@ from typing import Any, AsyncIterator, Callable
 
 import trio
 
-from . import api, lifecycle
+from . import api, lifecycle, watchdog
 from . import config as config_module
 from .config import Config
 from .errors import CallError
@@ -107,6 +107,7 @@ async def open_node(config: Config | str | Path | None = None, **overrides: Any)
         node.nursery = nursery
         node.started_at = trio.current_time()
         nursery.start_soon(node.timers.run, name="skypy timers")
+        await nursery.start(watchdog.watch, node)
         host = Service(node, node.new_handle(), "host")
         node.services[host.handle] = host
         await nursery.start(node.guard, host)
