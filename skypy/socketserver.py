@@ -332,7 +332,9 @@ class SocketServer:
         id = conn.id
         size = READ_SIZE
         with scope:
-            while True:
+            # Checked before each wait, since the fd may close before this
+            # task first runs, and after, since it may close while we wake.
+            while conn.reader is scope:
                 # Wait first, then read: after a read the socket is usually
                 # drained, and trying again first would cost a failing syscall.
                 try:
@@ -340,7 +342,7 @@ class SocketServer:
                 except trio.ClosedResourceError:
                     return
                 if conn.reader is not scope:
-                    return  # closed or abandoned while this task was being woken
+                    return
                 try:
                     data = sock.recv(size)
                 except BlockingIOError:
@@ -363,7 +365,7 @@ class SocketServer:
         """Drain the send queue whenever the kernel has room, then let a close complete."""
         queue = conn.queue
         try:
-            while queue:
+            while queue and conn.sock is sock:
                 await wait_writable(sock)
                 if conn.sock is not sock:
                     return
@@ -390,7 +392,7 @@ class SocketServer:
     async def _accept_loop(self, conn: Conn, sock: socket.socket, scope: trio.CancelScope) -> None:
         """Take every pending connection; each waits, unread, until a service starts it."""
         with scope:
-            while True:
+            while conn.reader is scope:
                 try:
                     await wait_readable(sock)
                 except trio.ClosedResourceError:
@@ -421,7 +423,7 @@ class SocketServer:
     async def _udp_loop(self, conn: Conn, sock: socket.socket, scope: trio.CancelScope) -> None:
         """Post each datagram as UDP (id, data, sender)."""
         with scope:
-            while True:
+            while conn.reader is scope:
                 try:
                     await wait_readable(sock)
                 except trio.ClosedResourceError:
