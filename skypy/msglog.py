@@ -1,0 +1,75 @@
+"""Per-service message logs: the console's ``logon ADDR`` writes every message the service receives.
+
+To ``<logpath>/<handle as %08x>.log``, as skynet names it, one line a
+message: ``:source ptype session time payload`` (time in seconds since the
+node started). Logging swaps the service's `dispatch` and `take_answer` for
+wrappers on the instance, so a service that is not logged pays nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import IO, Any
+
+import trio
+
+from .message import Message
+from .service import Service
+
+
+class MessageLog:
+    """The open log file of one service, and the wrappers that write to it."""
+
+    def __init__(self, svc: Service) -> None:
+        self.svc = svc
+        self.path = svc.node.config.logpath / f"{svc.handle:08x}.log"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.file: IO[str] = self.path.open("a", encoding="utf-8", buffering=1)
+        self.file.write(f"open time: {time.time():.2f}\n")
+
+    def write(self, msg: Message) -> None:
+        source, session, ptype, payload = msg
+        elapsed = trio.current_time() - self.svc.node.started_at
+        self.file.write(f":{source:08x} {ptype} {session} {elapsed:.2f} {payload!r}\n")
+
+    def dispatch(self, msg: Message) -> bool:
+        self.write(msg)
+        return Service.dispatch(self.svc, msg)
+
+    def take_answer(self, session: int) -> Any:
+        # A call answered inline takes its RESPONSE from the mailbox without
+        # dispatching it: log it when it is taken.
+        mailbox = self.svc.mailbox
+        queued = len(mailbox)
+        head = mailbox[0] if mailbox else None
+        try:
+            return Service.take_answer(self.svc, session)
+        finally:
+            if head is not None and len(mailbox) < queued:
+                self.write(head)
+
+    def close(self) -> None:
+        self.file.write(f"close time: {time.time():.2f}\n")
+        self.file.close()
+
+
+def logon(svc: Service) -> MessageLog:
+    """Start logging the messages `svc` receives; the log it writes to (the same one if already on)."""
+    logs: dict[int, MessageLog] = svc.node.extensions.setdefault("msglog", {})
+    log = logs.get(svc.handle)
+    if log is None:
+        log = logs[svc.handle] = MessageLog(svc)
+        svc.dispatch = log.dispatch  # type: ignore[method-assign]
+        svc.take_answer = log.take_answer  # type: ignore[method-assign]
+        svc.exit_hooks.append(lambda: logoff(svc))
+    return log
+
+
+def logoff(svc: Service) -> bool:
+    """Stop logging `svc`'s messages; False if they were not being logged."""
+    log = svc.node.extensions.get("msglog", {}).pop(svc.handle, None)
+    if log is None:
+        return False
+    del svc.dispatch, svc.take_answer
+    log.close()
+    return True
