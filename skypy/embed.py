@@ -96,7 +96,8 @@ async def open_node(config: Config | str | Path | None = None, **overrides: Any)
 
     `config` is a Config, a TOML file, or None for the defaults; keyword
     overrides use the config's key names. The logger starts first, then the
-    config's `start` service. Leaving the block exits every service.
+    debug console if the config has a ``[console]`` table, then the config's
+    `start` service. Leaving the block exits every service.
     """
     settings = _configure(config, overrides)
     node = Node(settings)
@@ -114,6 +115,8 @@ async def open_node(config: Config | str | Path | None = None, **overrides: Any)
         token = current.set(host)
         try:
             await lifecycle.newservice(settings.logservice, *([str(settings.logger)] if settings.logger else []))
+            if settings.console is not None:
+                await _start_console(node, {"host": "127.0.0.1", "port": 0, **settings.console})
             if settings.start is not None:
                 await lifecycle.newservice(settings.start, *settings.start_args)
             yield RunningNode(node, host)
@@ -126,6 +129,14 @@ async def open_node(config: Config | str | Path | None = None, **overrides: Any)
             node.close()
     if failure is not None:
         raise failure
+
+
+async def _start_console(node: Node, console: dict[str, Any]) -> None:
+    """Start the debug console; a port already taken is logged, not fatal: the node serves on without it."""
+    try:
+        await lifecycle.newservice("debug_console", console["host"], console["port"])
+    except CallError as exc:
+        node.log(api.self(), f"debug console not started: {exc}")
 
 
 async def _flush_log(node: Node) -> None:
