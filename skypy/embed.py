@@ -12,7 +12,7 @@ from . import api, lifecycle, watchdog
 from . import config as config_module
 from .config import Config
 from .errors import CallError
-from .node import LogHook, Node
+from .node import CrashHook, LogHook, Node
 from .service import Service, current
 
 
@@ -31,6 +31,10 @@ class RunningNode:
     def add_log_hook(self, hook: LogHook) -> None:
         """Also pass every log line to ``hook(source, text)``, as it is logged."""
         self.node.log_hooks.append(hook)
+
+    def add_crash_hook(self, hook: CrashHook) -> None:
+        """Also call ``hook(service, what, exception)`` for every exception a service does not handle."""
+        self.node.crash_hooks.append(hook)
 
     async def newservice(self, service: str | Callable[..., Any], *args: Any) -> int:
         with self._as_host():
@@ -91,13 +95,19 @@ def _configure(config: Config | str | Path | None, overrides: dict[str, Any]) ->
 
 
 @asynccontextmanager
-async def open_node(config: Config | str | Path | None = None, **overrides: Any) -> AsyncIterator[RunningNode]:
+async def open_node(
+    config: Config | str | Path | None = None,
+    *,
+    on_start: Callable[[RunningNode], None] | None = None,
+    **overrides: Any,
+) -> AsyncIterator[RunningNode]:
     """Run a node for the duration of the block, which acts as one of its services.
 
     `config` is a Config, a TOML file, or None for the defaults; keyword
     overrides use the config's key names. The logger starts first, then the
     debug console if the config has a ``[console]`` table, then the config's
-    `start` service. Leaving the block exits every service.
+    `start` service. Leaving the block exits every service. `on_start`, if
+    given, is called before any of them starts (to add log or crash hooks).
     """
     settings = _configure(config, overrides)
     node = Node(settings)
@@ -113,13 +123,16 @@ async def open_node(config: Config | str | Path | None = None, **overrides: Any)
         node.services[host.handle] = host
         await nursery.start(node.guard, host)
         token = current.set(host)
+        running = RunningNode(node, host)
         try:
+            if on_start is not None:
+                on_start(running)
             await lifecycle.newservice(settings.logservice, *([str(settings.logger)] if settings.logger else []))
             if settings.console is not None:
                 await _start_console(node, {"host": "127.0.0.1", "port": 0, **settings.console})
             if settings.start is not None:
                 await lifecycle.newservice(settings.start, *settings.start_args)
-            yield RunningNode(node, host)
+            yield running
         except BaseException as exc:
             failure = exc
         finally:

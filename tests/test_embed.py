@@ -73,3 +73,28 @@ async def test_log_hooks_see_every_line_with_its_source():
 async def test_service_api_outside_a_node_says_so():
     with pytest.raises(skypy.SkypyError, match="not inside a skypy service"):
         skypy.self()
+
+
+async def test_on_start_runs_before_the_first_service_so_its_hooks_see_the_start_up():
+    seen = []
+    async with skypy.open_node(on_start=lambda node: node.add_log_hook(lambda source, text: seen.append(text))):
+        pass
+    assert seen[0] == "LAUNCH logger"
+
+
+async def test_crash_hooks_are_told_of_each_unhandled_exception_with_its_service():
+    async with skypy.open_node() as node:
+        crashes = []
+        node.add_crash_hook(lambda svc, what, exc: crashes.append((svc.handle, what, exc)))
+
+        async def crashy():
+            def boom(session, source):
+                raise KeyError("missing")
+
+            skypy.dispatch("lua", boom)
+
+        addr = await node.newservice(crashy)
+        with pytest.raises(skypy.CallError):
+            await node.call(addr, "lua")
+        [(handle, what, exc)] = crashes
+        assert handle == addr and what == "handler" and isinstance(exc, KeyError)
