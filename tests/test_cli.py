@@ -3,48 +3,15 @@
 import os
 import signal
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import trio
 
 import skypy
+from skypy.testing import NodeProcess
+from skypy.testing.process import SKYPY
 
-SKYPY = str(Path(sys.executable).parent / "skypy")
-
-
-class NodeProcess:
-    """A `skypy run` child process whose log (stderr) is read line by line."""
-
-    def __init__(self, process: trio.Process) -> None:
-        self.process = process
-        self.lines: list[str] = []
-        self._pending = b""
-
-    async def wait_for(self, text: str) -> str:
-        """The first log line containing `text`, reading more output as needed."""
-        with trio.fail_after(20):
-            while True:
-                for line in self.lines:
-                    if text in line:
-                        return line
-                chunk = await self.process.stderr.receive_some()
-                if not chunk:
-                    raise AssertionError(f"{text!r} never logged; got {self.lines}")
-                self._pending += chunk
-                *complete, self._pending = self._pending.split(b"\n")
-                self.lines += [line.decode() for line in complete]
-
-    async def stop(self, signum: int = signal.SIGINT) -> int:
-        self.process.send_signal(signum)
-        with trio.fail_after(20):
-            return await self.process.wait()
-
-
-async def start(*args: str, cwd: Path) -> NodeProcess:
-    process = await trio.lowlevel.open_process([SKYPY, *args], cwd=cwd, stderr=subprocess.PIPE)
-    return NodeProcess(process)
+start = NodeProcess.start
 
 
 async def test_run_without_argument_runs_the_default_config_until_ctrl_c(tmp_path):
