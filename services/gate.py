@@ -1,0 +1,179 @@
+"""The gate: listens for clients and turns their byte streams into packets.
+
+    gate = await skypy.newservice("gate")
+    host, port = await skypy.call(gate, "lua", "open",
+                                  {"address": "127.0.0.1", "port": 0, "maxclient": 64})
+
+Packets are netpack frames (a 2-byte big-endian length, then the body). The
+caller of `open` is the watchdog (unless the table names another) and hears
+``socket open fd addr``, ``socket close fd``, ``socket error fd msg``,
+``socket warning fd bytes`` and, for connections not forwarded,
+``socket data fd packet``, as "lua" sends. Commands (``lua`` protocol):
+`open{address, port, maxclient, nodelay, backlog, watchdog}`, `close` (stop
+listening), `forward(fd, client=0, agent=caller)`: the connection's packets
+go to `agent` as "client" messages ``(session 0, source client, fd,
+packet)``, `accept(fd)`: read it, packets to the watchdog, `kick(fd)`.
+Every connection announced by ``open`` is followed by exactly one ``close``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import skypy
+from skypy import netpack, socket
+
+# How long a kicked connection may take to flush what was written to it
+# before the rest is dropped: a client that stopped reading must not keep
+# its fd and its maxclient slot for ever.
+KICK_FLUSH_SECONDS = 5.0
+
+
+class Connection:
+    """One client connection, from accept to close."""
+
+    __slots__ = ("fd", "address", "decoder", "agent", "client", "started")
+
+    def __init__(self, fd: int, address: str) -> None:
+        self.fd = fd
+        self.address = address
+        self.decoder = netpack.PacketDecoder()
+        self.agent: int | str | None = None  # None: packets go to the watchdog
+        self.client = 0
+        self.started = False
+
+
+class Gate:
+    def __init__(self) -> None:
+        self.watchdog: int | str = 0
+        self.listen_id: int | None = None
+        self.maxclient = 1024
+        self.connections: dict[int, Connection] = {}
+        self.library_dispatch: Any = None
+
+    # --- commands -------------------------------------------------------
+
+    async def open(self, source: int, conf: dict[str, Any]) -> tuple[str, int]:
+        if self.listen_id is not None:
+            raise skypy.SkypyError("gate: already listening; close it first")
+        self.maxclient = conf.get("maxclient", 1024)
+        self.watchdog = conf.get("watchdog", source)
+        if conf.get("nodelay") is False:
+            skypy.error("gate: nodelay = false ignored: skypy sets TCP_NODELAY on every connection")
+        id, host, port = await socket.listen(conf.get("address", "0.0.0.0"), conf.get("port", 0), conf.get("backlog"))
+        if self.library_dispatch is None:
+            # The gate reads its clients itself, as skynet's gateserver reads
+            # socketdriver messages: DATA is framed here, inline, with no
+            # coroutine woken per read. Every other socket event (and DATA of
+            # other sockets) still goes through skypy.socket's handler, which
+            # listen() has just installed.
+            self.library_dispatch = skypy.dispatch("socket", self.on_socket)
+        await socket.start(id, self.accepted)
+        self.listen_id = id
+        skypy.error(f"Listen on {host}:{port}")
+        return host, port
+
+    async def close(self, source: int) -> None:
+        if self.listen_id is not None:
+            id, self.listen_id = self.listen_id, None
+            await socket.close(id)
+
+    async def forward(self, source: int, fd: int, client: int = 0, agent: int | str | None = None) -> None:
+        c = self.connection(fd)
+        c.agent = agent or source
+        c.client = client or 0
+        await self.start(c)
+
+    async def accept(self, source: int, fd: int) -> None:
+        c = self.connection(fd)
+        c.agent = None
+        await self.start(c)
+
+    async def kick(self, source: int, fd: int) -> None:
+        c = self.connections.get(fd)
+        if c is None:
+            return
+        if c.started:
+            await socket.close(fd, KICK_FLUSH_SECONDS)  # CLOSE comes, and closed() reports it
+        else:
+            socket.close_fd(fd)
+            self.gone(fd)
+
+    # --- connections ----------------------------------------------------
+
+    def connection(self, fd: int) -> Connection:
+        c = self.connections.get(fd)
+        if c is None:
+            raise skypy.SkypyError(f"gate: no connection {fd} (closed, or never opened)")
+        return c
+
+    async def start(self, c: Connection) -> None:
+        if not c.started:
+            c.started = True
+            await socket.start(c.fd)
+            socket.onclose(c.fd, self.closed)
+            socket.warning(c.fd, lambda fd, size: self.tell("warning", fd, size))
+
+    def accepted(self, fd: int, address: tuple[str, int]) -> None:
+        addr = f"{address[0]}:{address[1]}"
+        if len(self.connections) >= self.maxclient:
+            socket.close_fd(fd)
+            skypy.error(f"gate: maxclient {self.maxclient} reached, refused {addr}")
+            return
+        self.connections[fd] = Connection(fd, addr)
+        self.tell("open", fd, addr)
+
+    async def closed(self, fd: int) -> None:
+        # Close our end before telling anyone, so no connection lingers in
+        # CLOSE-WAIT once the peer has gone, and a watchdog that hears
+        # "close" knows the fd is closed.
+        await socket.close(fd)
+        self.gone(fd)
+
+    def gone(self, fd: int) -> None:
+        if self.connections.pop(fd, None) is not None:
+            self.tell("close", fd)
+
+    def tell(self, what: str, fd: int, *args: Any) -> None:
+        skypy.send(self.watchdog, "lua", "socket", what, fd, *args)
+
+    # --- socket events --------------------------------------------------
+
+    def on_socket(self, session: int, source: int, kind: int, id: int, *args: Any) -> Any:
+        c = self.connections.get(id)
+        if c is not None:
+            if kind == socket.DATA:
+                self.received(c, args[0])
+                return None
+            if kind == socket.ERROR:
+                self.tell("error", id, args[0])  # CLOSE follows
+        return self.library_dispatch(session, source, kind, id, *args)
+
+    def received(self, c: Connection, data: bytes) -> None:
+        # The hot path: bench/gate.py measures it.
+        packets = c.decoder.feed(data)
+        if c.agent is not None:
+            redirect, agent, client, fd = skypy.redirect, c.agent, c.client, c.fd
+            for packet in packets:
+                redirect(agent, client, "client", 0, fd, packet)
+        else:
+            for packet in packets:
+                self.tell("data", c.fd, packet)
+
+
+async def main() -> None:
+    gate = Gate()
+    commands = {
+        "open": gate.open, "close": gate.close, "forward": gate.forward,
+        "accept": gate.accept, "kick": gate.kick,
+    }
+
+    async def command(session: int, source: int, cmd: str, *args: Any) -> None:
+        # Not dispatch_commands: like skynet's gate, commands need the
+        # caller's address (the default watchdog, the default agent).
+        fn = commands.get(cmd)
+        if fn is None:
+            raise skypy.SkypyError(f"gate: unknown command {cmd!r}")
+        skypy.ret(*(await fn(source, *args) or ()))
+
+    skypy.dispatch("lua", command)
