@@ -26,4 +26,5 @@ def no_fd_leaks() -> Iterator[None]:
     before = open_fds()
     yield
     leaked = {fd: what for fd, what in open_fds().items() if before.get(fd) != what}
-    assert not leaked, f"{len(leaked)} fds leaked: " + ", ".join(f"{fd} -> {what}" for fd, what in sorted(leaked.items()))
+    shown = ", ".join(f"{fd} -> {what}" for fd, what in sorted(leaked.items())[:10])
+    assert not leaked, f"{len(leaked)} fds leaked: {shown}{', …' if len(leaked) > 10 else ''}"

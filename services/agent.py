@@ -1,0 +1,121 @@
+"""The chat example's agent: serves one client connection, started by the watchdog.
+
+The gate forwards the client's packets here as "client" messages; the agent
+answers them with `skypy.socket.write` on the connection, and exits when the
+watchdog says the client has gone. The protocol is in README.md ("The chat
+lobby").
+"""
+
+import re
+from collections import deque
+from typing import Any, Awaitable
+
+import skypy
+from skypy import netpack, socket
+
+NAME = re.compile(r"[A-Za-z0-9_-]{1,16}")
+MAX_TEXT = 4096  # bytes of UTF-8 in one `say`
+
+fd = 0
+gate = lobby = 0
+name: str | None = None
+# Packets that came while a command was waiting for the lobby; None when
+# none is waiting. Commands run one at a time in arrival order, so a reply
+# never overtakes the reply to an earlier packet.
+backlog: deque[bytes] | None = None
+
+
+def reply(text: str) -> None:
+    socket.write(fd, netpack.pack(text.encode()))
+
+
+def on_packet(session: int, source: int, _fd: int, packet: bytes) -> Any:
+    if backlog is not None:
+        backlog.append(packet)
+        return None
+    step = serve(packet)
+    return None if step is None else drain(step)
+
+
+async def drain(step: Awaitable[None]) -> None:
+    global backlog
+    backlog = deque()
+    try:
+        await step
+        while backlog:
+            step = serve(backlog.popleft())
+            if step is not None:
+                await step
+    finally:
+        backlog = None
+
+
+def serve(packet: bytes) -> Awaitable[None] | None:
+    """Carry out one client command; an awaitable when it must wait for the lobby."""
+    try:
+        text = packet.decode()
+    except UnicodeDecodeError:
+        return reply("error packet is not UTF-8")
+    command, _, arg = text.partition(" ")
+    handler = COMMANDS.get(command)
+    if handler is None:
+        return reply(f"error unknown command: {command[:32]}")
+    return handler(arg)
+
+
+def login(arg: str) -> Awaitable[None] | None:
+    if name is not None:
+        return reply("error already logged in")
+    if not NAME.fullmatch(arg):
+        return reply("error bad name: 1 to 16 of A-Z a-z 0-9 _ -")
+    return join(arg)
+
+
+async def join(wanted: str) -> None:
+    global name
+    refused = await skypy.call(lobby, "lua", "join", fd, wanted)
+    if refused:
+        reply(f"error {refused}")
+    else:
+        name = wanted  # the lobby's "joined NAME" is the answer
+
+
+def say(arg: str) -> None:
+    if name is None:
+        return reply("error not logged in")
+    if not arg:
+        return reply("error nothing to say")
+    if len(arg.encode()) > MAX_TEXT:
+        return reply(f"error text over {MAX_TEXT} bytes")
+    skypy.send(lobby, "lua", "say", fd, arg)
+
+
+async def who(arg: str) -> None:
+    reply(" ".join(["users", *await skypy.call(lobby, "lua", "who")]))
+
+
+async def quit(arg: str) -> None:
+    global name
+    if name is not None:
+        name = None
+        # Called, not sent: once the lobby has answered it writes nothing
+        # more here, so "bye" is the last packet the client gets.
+        await skypy.call(lobby, "lua", "leave", fd)
+    reply("bye")
+    skypy.send(gate, "lua", "kick", fd)  # it flushes "bye", then closes
+
+
+COMMANDS = {"login": login, "say": say, "who": who, "quit": quit}
+
+
+def disconnect() -> None:
+    if name is not None:
+        skypy.send(lobby, "lua", "leave", fd)
+    skypy.exit()
+
+
+async def main(client_fd: int, gate_addr: int, lobby_addr: int) -> None:
+    global fd, gate, lobby
+    fd, gate, lobby = client_fd, gate_addr, lobby_addr
+    skypy.dispatch("client", on_packet)
+    skypy.dispatch_commands({"disconnect": disconnect})

@@ -1,0 +1,54 @@
+"""The chat example's lobby: who is logged in, and the broadcast of what they say.
+
+It writes broadcasts straight to every member's connection (any service may
+write to any socket id), so all members see them in one order: the order in
+which the lobby took them.
+"""
+
+import skypy
+from skypy import netpack, socket
+
+# Names are at most 16 bytes, so a `users` packet lists this many within netpack's 64 KiB.
+MAX_USERS = 3000
+
+members: dict[int, str] = {}  # connection fd -> name
+by_name: dict[str, int] = {}
+
+
+def broadcast(text: str) -> None:
+    frame = netpack.pack(text.encode())
+    for fd in members:
+        socket.write(fd, frame)
+
+
+def join(fd: int, name: str) -> str | None:
+    """Log `fd` in as `name` and tell every member, the newcomer first among them; an error or None."""
+    if name in by_name:
+        return "name taken"
+    if len(members) >= MAX_USERS:
+        return "lobby full"
+    members[fd] = name
+    by_name[name] = fd
+    broadcast(f"joined {name}")
+    return None
+
+
+def say(fd: int, text: str) -> None:
+    name = members.get(fd)
+    if name is not None:
+        broadcast(f"said {name} {text}")
+
+
+def leave(fd: int) -> None:
+    name = members.pop(fd, None)
+    if name is not None:
+        del by_name[name]
+        broadcast(f"left {name}")
+
+
+def who() -> list[str]:
+    return sorted(by_name)
+
+
+async def main() -> None:
+    skypy.dispatch_commands({"join": join, "say": say, "leave": leave, "who": who})
