@@ -7,4 +7,8 @@ async def main():
     db = await skypy.newservice("simpledb")
     await skypy.call(db, "lua", "set", "greeting", skypy.getenv("greeting"))
     skypy.error("simpledb says:", await skypy.call(db, "lua", "get", "greeting"))
+    watchdog = await skypy.newservice("watchdog")
+    conf = {"address": skypy.getenv("chat_address"), "port": skypy.getenv("chat_port"), "maxclient": 1024}
+    host, port = await skypy.call(watchdog, "lua", "start", conf)
+    skypy.error(f"chat lobby on {host}:{port}: python examples/chat_client.py NAME --port {port}")
     skypy.error("node ready; Ctrl-C stops it")
