@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 import trio
 
+from skypy.testing import NodeProcess
+
 from chat import Lobby, next_of
 
 CLIENT = Path(__file__).parent.parent / "examples" / "chat_client.py"
@@ -95,3 +97,15 @@ async def test_a_taken_name_is_shown_and_the_client_exits_with_status_1(lobby, r
     other = await run_client(lobby.port, "bob")
     assert await other.read_line() == "! name taken"
     assert await other.exit_status() == 1
+
+
+async def test_skypy_run_serves_the_chat_lobby_on_port_8888(tmp_path, run_client):
+    node = await NodeProcess.start("run", cwd=tmp_path)
+    try:
+        await node.wait_for("Listen on 127.0.0.1:8888")
+        alice = await run_client(8888, "alice")
+        assert await alice.read_line() == "* alice joined"
+        await alice.type("/quit")
+        assert await alice.exit_status() == 0
+    finally:
+        assert await node.stop() == 0
