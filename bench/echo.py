@@ -3,10 +3,14 @@
     python bench/echo.py [--json] [--duration 10] [--connections 50] [--size 1024]
 
 Figures: `echo` (round trips/s: a load client in its own process keeps
-`--connections` connections each ping-ponging a `--size`-byte message) and
-`bulk` (MB/s: the server writes 64 MiB to a fresh connection, then closes
-it; the client reads to EOF). The baseline is a trio server built on
-`serve_tcp` and `SocketStream`, driven by the same client.
+`--connections` connections each ping-ponging a `--size`-byte message; the
+skypy service runs a coroutine per connection doing `write(id, await
+read(id))`), `echo_dispatch` (the same load, answered in the service's
+"socket" dispatch handler as a gate would, with no coroutine per
+connection) and `bulk` (MB/s: the server writes 64 MiB to a fresh
+connection, then closes it; the client reads to EOF). The baseline is a
+trio server built on `serve_tcp` and `SocketStream`, driven by the same
+client. Server and client are pinned to different cores.
 """
 
 from __future__ import annotations
@@ -14,9 +18,9 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import selectors
 import socket as stdsocket
-import subprocess
 import sys
 import time
 from typing import Any, Awaitable, Callable
@@ -24,7 +28,7 @@ from typing import Any, Awaitable, Callable
 import trio
 
 import skypy
-from skypy import socket
+from skypy import netpack, socket
 
 BULK_BYTES = 64 << 20
 BULK_BLOCK = 64 << 10
@@ -33,22 +37,31 @@ BULK_BLOCK = 64 << 10
 # --- the servers ------------------------------------------------------------
 
 
-async def skypy_server(serve: Callable[[int, int], Awaitable[None]], *args: Any) -> None:
-    """Run a skypy node whose one service answers each connection with ``serve(id, *args)``."""
+async def skypy_server(setup: Callable[[int], Awaitable[None]]) -> None:
+    """Run a skypy node whose one service listens and hands the listening id to ``setup``."""
     async with skypy.open_node() as node:
         ports: list[int] = []
 
         async def service() -> None:
-            async def accepted(id: int, address: Any) -> None:
-                await socket.start(id)
-                await serve(id, *args)
-
             listen_id, _, port = await socket.listen("127.0.0.1", 0)
-            await socket.start(listen_id, accepted)
+            await setup(listen_id)
             ports.append(port)
 
         await node.newservice(service)
         await run_client(ports[0])
+
+
+def coroutine_per_connection(serve: Callable[[int], Awaitable[None]]) -> Callable[[int], Awaitable[None]]:
+    """A setup that starts each accepted connection and runs ``serve(id)`` as its coroutine."""
+
+    async def setup(listen_id: int) -> None:
+        async def accepted(id: int, address: Any) -> None:
+            await socket.start(id)
+            await serve(id)
+
+        await socket.start(listen_id, accepted)
+
+    return setup
 
 
 async def skypy_echo(id: int) -> None:
@@ -57,6 +70,22 @@ async def skypy_echo(id: int) -> None:
             socket.write(id, await socket.read(id))
     except socket.SocketClosed:
         await socket.close(id)
+
+
+async def echo_in_dispatch(listen_id: int) -> None:
+    """The echo as a gate would write it: DATA answered in the socket dispatch handler."""
+
+    def on_socket(session: int, source: int, kind: int, id: int, *args: Any) -> Any:
+        if kind == socket.DATA:
+            socket.write(id, args[0])
+        elif kind == socket.ACCEPT:
+            return socket.start(args[0])  # a coroutine: it runs as one
+        elif kind == socket.CLOSE:
+            return socket.close(id)
+        return None
+
+    skypy.dispatch("socket", on_socket)
+    await socket.start(listen_id)
 
 
 async def skypy_bulk(id: int) -> None:
@@ -104,9 +133,12 @@ async def run_client(port: int) -> None:
     RESULT.update(json.loads(proc.stdout))
 
 
-def echo_client(port: int, connections: int, size: int, duration: float) -> dict[str, float]:
-    """Ping-pong `size`-byte messages on every connection; round trips/s after a warm-up."""
-    message = b"x" * size
+def echo_client(port: int, connections: int, size: int, duration: float, framed: bool = False) -> float:
+    """Ping-pong `size`-byte messages on every connection; round trips/s after a warm-up.
+
+    `framed`: each message is one netpack frame (its 2-byte header included in `size`), for the gate.
+    """
+    message = netpack.pack(b"x" * (size - netpack.HEADER_SIZE)) if framed else b"x" * size
     selector = selectors.DefaultSelector()
     for _ in range(connections):
         sock = stdsocket.create_connection(("127.0.0.1", port))
@@ -134,8 +166,15 @@ def echo_client(port: int, connections: int, size: int, duration: float) -> dict
                 key.fileobj.send(message)  # type: ignore[union-attr]
         now = time.perf_counter()
     for key in list(selector.get_map().values()):
-        key.fileobj.close()  # type: ignore[union-attr]
-    return {"echo": trips / (now - (counted_from or begin))}
+        # Take the answer still in flight before closing, so the server sees
+        # a clean close rather than a reset.
+        sock = key.fileobj
+        sock.setblocking(True)  # type: ignore[union-attr]
+        pending = size - key.data[0]
+        while pending > 0:
+            pending -= len(sock.recv(65536))  # type: ignore[union-attr]
+        sock.close()  # type: ignore[union-attr]
+    return trips / (now - (counted_from or begin))
 
 
 def bulk_client(port: int, rounds: int) -> dict[str, float]:
@@ -157,9 +196,11 @@ def bulk_client(port: int, rounds: int) -> dict[str, float]:
 
 def measure(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     figures = {
-        "echo": ("round trips/s", [skypy_server, skypy_echo], [trio_server, trio_echo],
+        "echo": ("round trips/s", [skypy_server, coroutine_per_connection(skypy_echo)], [trio_server, trio_echo],
                  ["echo", str(args.connections), str(args.size), str(args.duration)]),
-        "bulk": ("MB/s", [skypy_server, skypy_bulk], [trio_server, trio_bulk],
+        "echo_dispatch": ("round trips/s", [skypy_server, echo_in_dispatch], [trio_server, trio_echo],
+                          ["echo_dispatch", str(args.connections), str(args.size), str(args.duration)]),
+        "bulk": ("MB/s", [skypy_server, coroutine_per_connection(skypy_bulk)], [trio_server, trio_bulk],
                  ["bulk", str(args.bulk_rounds)]),
     }
     results = {}
@@ -173,11 +214,21 @@ def measure(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     return results
 
 
+def pin(cpu: int) -> None:
+    """Keep this process on one core, the server on one and the client on another, so
+    that the scheduler moving them about does not swamp the figures (2 cores suffice)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) >= 2:
+        os.sched_setaffinity(0, {cpus[cpu]})
+
+
 def main() -> None:
     if len(sys.argv) > 2 and sys.argv[1] == "--client":
+        pin(1)
         port, figure, *rest = sys.argv[2:]
-        if figure == "echo":
-            result = echo_client(int(port), int(rest[0]), int(rest[1]), float(rest[2]))
+        if figure.startswith("echo"):
+            framed = rest[3:] == ["framed"]
+            result = {figure: echo_client(int(port), int(rest[0]), int(rest[1]), float(rest[2]), framed)}
         else:
             result = bulk_client(int(port), int(rest[0]))
         print(json.dumps(result))
@@ -189,12 +240,13 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=1024, help="bytes per echo message")
     parser.add_argument("--bulk-rounds", type=int, default=5, help="64 MiB transfers per server")
     args = parser.parse_args()
+    pin(0)
     results = measure(args)
     if args.json:
         print(json.dumps(results))
         return
     for name, r in results.items():
-        print(f"{name:6} {r['value']:>10,} {r['unit']:14} baseline {r['baseline']:>10,}  ratio {r['ratio']:.2f}x")
+        print(f"{name:14} {r['value']:>10,} {r['unit']:14} baseline {r['baseline']:>10,}  ratio {r['ratio']:.2f}x")
 
 
 if __name__ == "__main__":
