@@ -1,0 +1,336 @@
+"""skypy.socketchannel: a client connection for request/response protocols, as skynet's socketchannel.
+
+    # order mode: the server answers in request order (redis, a line protocol)
+    channel = Channel("127.0.0.1", 6379, backup=[("127.0.0.1", 6380)])
+    reply = await channel.request(b"PING\\r\\n", read_reply)   # read_reply(sock) -> (ok, value)
+
+    # session mode: answers carry the session of their request, in any order
+    channel = Channel(host, port, response=read_any)        # read_any(sock) -> (session, ok, value)
+    value = await channel.request(packet, session)
+
+The channel dials on first use (or `connect`), tries the backup hosts when
+the main one refuses, and dials again on the next request after the
+connection drops; a request waiting when it drops fails with
+ChannelClosed, never hangs. Readers are awaited in the channel's own
+coroutine: ``await sock.read(n)``, ``await sock.readline(sep)``. A channel
+belongs to the service that created it and is used from that service only.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, Awaitable, Callable, Sequence
+
+from . import socket
+from .api import error, running
+from .coroutines import fork, sleep, wait, wakeup
+from .errors import SkypyError, SocketClosed, SocketError
+from .message import PTYPE_RESPONSE
+
+__all__ = ["Channel", "ChannelClosed", "ChannelError", "ChannelSocket"]
+
+Host = tuple[str, int]
+Callback = Callable[[bool, Any], None]
+# Order mode reads one answer: (ok, value). Session mode reads the next answer: (session, ok, value).
+OrderReader = Callable[["ChannelSocket"], Awaitable[tuple[bool, Any]]]
+SessionReader = Callable[["ChannelSocket"], Awaitable[tuple[int, bool, Any]]]
+
+# A blocking `connect()` retries after this long, doubling up to the maximum.
+RETRY_FIRST = 0.1
+RETRY_MAX = 10.0
+
+
+class ChannelError(SkypyError):
+    """The server answered a request with an error; `.value` is what the reader returned."""
+
+    def __init__(self, message: str, value: Any = None) -> None:
+        super().__init__(message)
+        self.value = value
+
+
+class ChannelClosed(ChannelError):
+    """The connection could not be made, dropped, or the channel was closed before the answer."""
+
+
+class ChannelSocket:
+    """The connected socket as a reader sees it; a new one for every connection."""
+
+    __slots__ = ("id",)
+
+    def __init__(self, id: int) -> None:
+        self.id = id
+
+    async def read(self, n: int | None = None) -> bytes:
+        """Exactly `n` bytes, or with no `n` whatever has arrived; SocketClosed if it closes first."""
+        return await socket.read(self.id, n)
+
+    async def readline(self, sep: bytes = b"\n") -> bytes:
+        """The bytes up to `sep`, which is dropped."""
+        return await socket.readline(self.id, sep)
+
+
+class _Waiter:
+    """A callback that a coroutine waits on: how `request` and `connect` wait.
+
+    The answer comes as a RESPONSE to a session of the waiting service, as a
+    call's does, rather than by `wakeup`: a task outside the service's
+    coroutines (the `open_node` block) waits for the turn before it starts
+    waiting, and a `wakeup` sent meanwhile would be lost; a queued answer is not.
+    """
+
+    __slots__ = ("service", "session", "done")
+
+    def __init__(self) -> None:
+        self.service = running()
+        self.session = self.service.new_session()
+        self.done = False
+
+    def __call__(self, ok: bool, value: Any) -> None:
+        self.done = True
+        self.service.node.post(self.service.handle, (0, self.session, PTYPE_RESPONSE, (ok, value)))
+
+    async def result(self) -> Any:
+        ok, value = await self.service.wait_session(self.session)
+        if ok:
+            return value
+        if isinstance(value, ChannelClosed):
+            raise value
+        raise ChannelError(f"the server answered with an error: {value!r}", value)
+
+
+class Channel:
+    """One client connection, in order mode (no `response`) or session mode (`response` given)."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        backup: Sequence[Host] = (),
+        response: SessionReader | None = None,
+        auth: Callable[[ChannelSocket], Awaitable[None]] | None = None,
+    ) -> None:
+        self._hosts: list[Host] = [(host, port), *backup]
+        self._response = response
+        self._auth = auth
+        self._sock: ChannelSocket | None = None  # the live connection
+        self._dialing = False
+        self._closed = False
+        self._queue: list[bytes] = []  # written once the dial succeeds
+        self._sessions: dict[int, Callback | None] = {}  # session mode
+        self._fifo: deque[tuple[OrderReader, Callback | None]] = deque()  # order mode
+        self._connect_waiters: list[_Waiter] = []
+        # The order-mode dispatcher waits on this when no answer is due.
+        self._idle = object()
+
+    def __repr__(self) -> str:
+        host, port = self._hosts[0]
+        return f"<Channel {host}:{port} {'connected' if self.connected else 'idle'}>"
+
+    @property
+    def connected(self) -> bool:
+        """Whether a connection is up now."""
+        return self._sock is not None
+
+    def waiting(self, session: int) -> bool:
+        """Whether (in session mode) an answer for `session` is still due."""
+        return session in self._sessions
+
+    # --- requests ---------------------------------------------------------
+
+    def post(
+        self,
+        data: bytes | Sequence[bytes],
+        response: int | OrderReader | None = None,
+        callback: Callback | None = None,
+    ) -> None:
+        """Write a request now, or as soon as the connection is up, without waiting for its answer.
+
+        `response` is the request's session (session mode) or the reader of its
+        answer (order mode); None expects no answer. ``callback(ok, value)``
+        gets the answer, or ``(False, ChannelClosed)`` if the connection fails
+        first. Requests go out in the order they were posted.
+        """
+        if self._closed:
+            raise ChannelClosed(f"{self!r} is closed")
+        if response is not None:
+            if self._response is not None:
+                if response in self._sessions:
+                    raise ValueError(f"session {response} is already waiting on {self!r}")
+                self._sessions[response] = callback  # type: ignore[index]
+            else:
+                self._fifo.append((response, callback))  # type: ignore[arg-type]
+                wakeup(self._idle)
+        payload = data if isinstance(data, bytes) else b"".join(data)
+        if self._sock is not None:
+            socket.write(self._sock.id, payload)
+            return
+        self._queue.append(payload)
+        self._dial()
+
+    async def request(self, data: bytes | Sequence[bytes], response: int | OrderReader | None = None) -> Any:
+        """skynet's ``channel:request``: write, then wait for the answer (None if none is expected).
+
+        ChannelError if the server answered with an error; ChannelClosed if
+        the connection failed first.
+        """
+        if response is None:
+            self.post(data)
+            return None
+        waiter = _Waiter()
+        self.post(data, response, waiter)
+        try:
+            return await waiter.result()
+        finally:
+            if not waiter.done and self._sessions.get(response) is waiter:  # type: ignore[arg-type]
+                del self._sessions[response]  # type: ignore[arg-type]
+
+    # --- the connection -----------------------------------------------------
+
+    async def connect(self, once: bool = False) -> None:
+        """Wait until connected; with `once`, ChannelClosed if one round of dialling fails,
+        else keep retrying with growing pauses."""
+        delay = RETRY_FIRST
+        while self._sock is None:
+            if self._closed:
+                raise ChannelClosed(f"{self!r} is closed")
+            waiter = _Waiter()
+            self._connect_waiters.append(waiter)
+            self._dial()
+            try:
+                await waiter.result()
+            except ChannelClosed:
+                if once:
+                    raise
+                await sleep(delay)
+                delay = min(delay * 2, RETRY_MAX)
+
+    def changehost(self, host: str, port: int, backup: Sequence[Host] | None = None) -> None:
+        """Dial `host`:`port` from now on; the current connection is dropped (its waiters fail)."""
+        self._hosts = [(host, port), *(self._hosts[1:] if backup is None else backup)]
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            self._fail_all("the host changed")
+            socket.shutdown(sock.id)  # its dispatcher sees it close and releases it
+
+    async def close(self) -> None:
+        """Close for good: waiting requests fail with ChannelClosed, later ones are refused."""
+        self._closed = True
+        self._fail_all("the channel was closed")
+        if self._sock is not None:
+            await socket.close(self._sock.id)
+
+    def _dial(self) -> None:
+        if not self._dialing:
+            self._dialing = True
+            fork(self._run)
+
+    async def _run(self) -> None:
+        """One connection's life: dial, authenticate, flush the queue, read answers until it drops."""
+        while True:
+            hosts = self._hosts
+            try:
+                sock = await self._open(hosts)
+            except ChannelClosed as exc:
+                self._dialing = False
+                self._fail_all(str(exc))
+                return
+            if self._hosts is hosts:
+                break
+            await socket.close(sock.id)  # changehost() during the dial: dial the new address
+        self._dialing = False
+        self._sock = sock
+        socket.onclose(sock.id, self._dropped)
+        if self._queue:
+            socket.write(sock.id, b"".join(self._queue))
+            self._queue.clear()
+        waiters, self._connect_waiters = self._connect_waiters, []
+        for waiter in waiters:
+            waiter(True, None)
+        reason = "the connection dropped"
+        try:
+            await (self._dispatch_sessions(sock) if self._response is not None else self._dispatch_order(sock))
+        except (SocketClosed, SocketError):
+            pass
+        except Exception as exc:
+            reason = f"the answer could not be read: {type(exc).__name__}: {exc}"
+            error(f"socketchannel {self._where()}: {reason}; closing the connection")
+        finally:
+            # Synchronously, so a request posted from now on waits for a fresh dial
+            # instead of failing with the waiters of the dead connection. Unless
+            # changehost() has let this connection go already: the waiters are
+            # then the next connection's.
+            if self._sock is sock:
+                self._sock = None
+                self._fail_all(reason)
+            socket.shutdown(sock.id)
+            await socket.close(sock.id)
+
+    async def _open(self, hosts: list[Host]) -> ChannelSocket:
+        """Connect to the main host, else to each backup in turn, and authenticate."""
+        failures = []
+        for host, port in hosts:
+            try:
+                id = await socket.open(host, port)
+            except SocketError as exc:
+                failures.append(str(exc))
+                continue
+            sock = ChannelSocket(id)
+            if self._closed:
+                await socket.close(id)
+                break
+            if self._auth is not None:
+                try:
+                    await self._auth(sock)
+                except Exception as exc:
+                    await socket.close(id)
+                    failures.append(f"auth with {host}:{port} failed: {type(exc).__name__}: {exc}")
+                    continue
+            return sock
+        raise ChannelClosed("; ".join(failures) or f"{self!r} is closed")
+
+    def _dropped(self, id: int) -> None:
+        """CLOSE came: wake an idle order-mode dispatcher, which is not reading and would not notice."""
+        wakeup(self._idle)
+
+    async def _dispatch_sessions(self, sock: ChannelSocket) -> None:
+        read = self._response
+        assert read is not None
+        while True:
+            session, ok, value = await read(sock)
+            if session not in self._sessions:
+                error(f"socketchannel {self._where()}: answer for unknown session {session} dropped")
+                continue
+            callback = self._sessions.pop(session)
+            if callback is not None:
+                callback(ok, value)
+
+    async def _dispatch_order(self, sock: ChannelSocket) -> None:
+        fifo = self._fifo
+        while True:
+            if not fifo:
+                if socket.disconnected(sock.id):
+                    return
+                await wait(self._idle)
+                continue
+            reader, callback = fifo[0]
+            ok, value = await reader(sock)
+            fifo.popleft()
+            if callback is not None:
+                callback(ok, value)
+
+    def _fail_all(self, reason: str) -> None:
+        """Fail every request waiting for an answer, and every write still queued."""
+        failure = ChannelClosed(f"socketchannel {self._where()}: {reason}")
+        callbacks = [*self._sessions.values(), *(callback for _, callback in self._fifo), *self._connect_waiters]
+        self._sessions.clear()
+        self._fifo.clear()
+        self._connect_waiters.clear()
+        self._queue.clear()
+        for callback in callbacks:
+            if callback is not None:
+                callback(False, failure)
+
+    def _where(self) -> str:
+        host, port = self._hosts[0]
+        return f"{host}:{port}"
