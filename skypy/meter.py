@@ -28,23 +28,33 @@ class Meter(trio.abc.Instrument):
 
     def __init__(self, node: Node) -> None:
         self.node = node
-        # The step running now (None between steps), when it started, and a
-        # count of steps, so a reader in another thread can tell two apart.
+        # The step running now (or the last of a batch; None while trio
+        # waits for I/O), when it started, and a count of steps, so a reader
+        # in another thread can tell two apart.
         self.task: Task | None = None
         self.started = 0.0
         self.steps = 0
         # Time within the running step already charged to inline callees.
         self.lent = 0.0
 
+    # One hook per task step, not two: a step is charged when the next one
+    # begins, or when trio goes to wait for I/O (once per batch of steps), as
+    # trio's instrument calls are the costliest part of metering.
     def before_task_step(self, task: Task) -> None:
+        now = perf_counter()
+        if self.task is not None:
+            self._charge(self.task, now)
         self.steps += 1
-        self.started = perf_counter()
+        self.started = now
         self.task = task
 
-    def after_task_step(self, task: Task) -> None:
-        spent = perf_counter() - self.started
-        self.task = None
+    def before_io_wait(self, timeout: float) -> None:
+        if self.task is not None:
+            self._charge(self.task, perf_counter())
+            self.task = None
+
+    def _charge(self, task: Task, now: float) -> None:
         svc = task.context.get(current, None)
         if svc is not None and svc.node is self.node:
-            svc.cpu += spent - self.lent
+            svc.cpu += now - self.started - self.lent
         self.lent = 0.0
