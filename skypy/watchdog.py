@@ -97,6 +97,8 @@ class Watchdog:
         meter = self.node.meter
         while not self._stop.wait(0.02 if self.pending else self.poll):
             steps = meter.steps
+            if steps != self.reported:
+                self.pending = False  # it was for a step that has ended
             task, started = meter.task, meter.started
             if task is None or meter.steps != steps:
                 continue  # between steps, or one ended while we read
