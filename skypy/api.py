@@ -24,7 +24,7 @@ INLINE_CALLS_PER_CHECKPOINT = 32
 
 __all__ = [
     "Responder", "call", "dispatch", "dispatch_commands", "error", "getenv", "ignoreret", "now",
-    "redirect", "register_protocol", "response", "ret", "self", "send", "setenv",
+    "rawcall", "redirect", "register_protocol", "response", "ret", "self", "send", "setenv",
 ]
 
 
@@ -87,14 +87,8 @@ def values_of(values: tuple[Any, ...]) -> Any:
     return values[0] if len(values) == 1 else values
 
 
-async def call(addr: Address, ptype: str | int, *args: Any, timeout: float | None = None) -> Any:
-    """Send a request and wait for its answer: None, the one value, or a tuple of several.
-
-    Raises CallError when the callee is unknown or gone, raised, exited or
-    ended without answering; trio.TooSlowError after `timeout` seconds (a late
-    answer is then dropped).
-    """
-    svc = running()
+def _request(svc: Service, addr: Address, ptype: str | int, args: tuple[Any, ...]) -> tuple[int, Any]:
+    """Send a request: its session, and its answer's values if the callee answered inline, else NOT_YET."""
     node = svc.node
     dest = node.resolve(addr)
     if dest not in node.services:
@@ -108,17 +102,50 @@ async def call(addr: Address, ptype: str | int, *args: Any, timeout: float | Non
         values = svc.take_answer(session)
         if values is not NOT_YET:
             svc.inline_calls += 1
-            if svc.inline_calls % INLINE_CALLS_PER_CHECKPOINT == 0:
-                # A loop of calls answered inline never suspends; let the
-                # rest of the node (timers, sockets, other services) run.
-                await trio.lowlevel.checkpoint()
-            return values_of(values)
-    else:
-        node.post(dest, msg)
+        return session, values
+    node.post(dest, msg)
+    return session, NOT_YET
+
+
+async def _answer(svc: Service, session: int, values: Any, timeout: float | None) -> tuple[Any, ...]:
+    """The values answering `session`: those answered inline, or wait for them."""
+    if values is not NOT_YET:
+        # A loop of calls answered inline never suspends; now and then let
+        # the rest of the node (timers, sockets, other services) run.
+        await trio.lowlevel.checkpoint()
+        return values
     if timeout is None:
-        return values_of(await svc.wait_session(session))
+        return await svc.wait_session(session)
     with trio.fail_after(timeout):
-        return values_of(await svc.wait_session(session))
+        return await svc.wait_session(session)
+
+
+async def call(addr: Address, ptype: str | int, *args: Any, timeout: float | None = None) -> Any:
+    """Send a request and wait for its answer: None, the one value, or a tuple of several.
+
+    Raises CallError when the callee is unknown or gone, raised, exited or
+    ended without answering; trio.TooSlowError after `timeout` seconds (a late
+    answer is then dropped).
+    """
+    svc = running()
+    session, values = _request(svc, addr, ptype, args)
+    # The inline answer skips _answer's coroutine: this is the hot path.
+    if values is NOT_YET or svc.inline_calls % INLINE_CALLS_PER_CHECKPOINT == 0:
+        values = await _answer(svc, session, values, timeout)
+    return values_of(values)
+
+
+async def rawcall(addr: Address, ptype: str | int, *args: Any, timeout: float | None = None) -> tuple[Any, ...]:
+    """`call`, returning the answer's values as the tuple they came in, even of one or none.
+
+    For code that forwards answers (the cluster agent packs them for the
+    wire), where `call`'s None / value / tuple would lose how many there were.
+    """
+    svc = running()
+    session, values = _request(svc, addr, ptype, args)
+    if values is NOT_YET or svc.inline_calls % INLINE_CALLS_PER_CHECKPOINT == 0:
+        values = await _answer(svc, session, values, timeout)
+    return values
 
 
 # --- answering --------------------------------------------------------------
