@@ -274,3 +274,37 @@ async def test_http_answer_ends_with_the_server_closing_the_connection(console):
     head, body = received.decode().split("\r\n\r\n", 1)
     assert head.startswith("HTTP/1.1 200 OK\r\n") and f"Content-Length: {len(body)}" in head
     assert body.endswith("<CMD OK>\n") and "Welcome" not in received.decode()
+
+
+async def test_a_console_port_already_taken_is_logged_and_the_node_runs_on():
+    with trio.socket.socket() as taken:
+        await taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        lines = []
+
+        def watch(node):
+            node.add_log_hook(lambda source, text: lines.append(text))
+
+        async with skypy.open_node(console={"port": port}, on_start=watch) as node:
+            assert "debug_console" not in {svc.label for svc in node.node.services.values()}
+            assert await skypy.call(".logger", "debug", "PING") is None
+    [failure] = [line for line in lines if line.startswith("debug console not started")]
+    assert f"127.0.0.1:{port}" in failure
+
+
+async def test_stat_shows_a_service_reported_in_an_endless_loop(tmp_path):
+    async def spinner():
+        def spin(session, source):
+            while True:
+                pass
+
+        skypy.dispatch("lua", spin)
+
+    async with skypy.open_node(console={"port": 0}, watchdog={"endless": 0.2, "interrupt": 0.3}):
+        client = await connect(console_port())
+        addr = await skypy.newservice(spinner)
+        with pytest.raises(skypy.CallError):
+            await skypy.call(addr, "lua")
+        assert table(await client.ask("stat"))[skypy.address(addr)].endswith("\tendless:true\tmessage:2\tmqlen:0\ttask:0")
+        await client.stream.aclose()
