@@ -257,6 +257,7 @@ async def cmd_clearcache() -> Answer:
     return None
 
 
+# Every cmd_NAME above is the command NAME.
 COMMANDS: dict[str, Callable[..., Awaitable[Answer]]] = {
     name.removeprefix("cmd_"): fn for name, fn in globals().items() if name.startswith("cmd_")
 }
