@@ -126,7 +126,7 @@ class Service:
     async def wait_session(self, session: int) -> Any:
         """Suspend the running coroutine until the RESPONSE or ERROR for `session`."""
         task = current_task()
-        borrowed = await self._borrow_turn(task)
+        borrowed = self.turn.holder is not task
         self.sessions[session] = task
         request = self.request
 
@@ -135,14 +135,14 @@ class Service:
                 self.abandoned.add(session)
 
         try:
-            return await self.turn.suspend(forget)
+            return await self.turn.suspend(forget, holding=not borrowed)
         finally:
             self._resumed(request, borrowed)
 
     async def suspend_until_woken(self, token: object, session: int = 0) -> Any:
         """Park under `token` until `wakeup(token)`, or until `session` (a sleep) answers."""
         task = current_task()
-        borrowed = await self._borrow_turn(task)
+        borrowed = self.turn.holder is not task
         if token in self.waiting:
             raise SkypyError(f"{address(self.handle)}: wait token {token!r} is already in use")
         self.waiting[token] = (task, session)
@@ -156,24 +156,18 @@ class Service:
                 self.abandoned.add(session)
 
         try:
-            return await self.turn.suspend(forget)
+            return await self.turn.suspend(forget, holding=not borrowed)
         finally:
             self.waiting.pop(token, None)
             self._resumed(request, borrowed)
 
-    async def _borrow_turn(self, task: Task) -> bool:
-        """Take the turn for a task that is not one of the service's coroutines.
-
-        Such a task (the `open_node` block, or one the user spawned inside a
-        handler) holds the turn only inside the primitive, then gives it back,
-        since nothing would pass it on when the task goes back to plain trio.
-        """
-        if self.turn.holder is task:
-            return False
-        await self.turn.acquire()
-        return True
-
     def _resumed(self, request: Request, borrowed: bool) -> None:
+        # A task that is not one of the service's coroutines (the `open_node`
+        # block, or a task the user spawned inside a handler) waits without
+        # the turn: registering its session or token needs none, and doing it
+        # before any await means no wakeup can slip in between. It is resumed
+        # like any coroutine, holding the turn, and hands it straight back,
+        # since nothing would pass it on once the task is back in plain trio.
         self.request = request
         if borrowed and self.turn.holder is current_task():
             self.turn.release()

@@ -86,14 +86,15 @@ class Turn:
         self.holder = task
         reschedule(task)
 
-    async def suspend(self, on_cancel: Callable[[], None] | None = None) -> Any:
-        """Release the turn and park until something hands it back; return what it sent.
+    async def suspend(self, on_cancel: Callable[[], None] | None = None, *, holding: bool = True) -> Any:
+        """Release the turn (if `holding` it) and park until something hands it back.
 
-        `on_cancel` undoes the registration that would have woken us (a
-        session, a wait token) when trio cancels the park.
+        Returns what the waker sent. `on_cancel` undoes the registration that
+        would have woken us (a session, a wait token) when trio cancels the park.
         """
         task = current_task()
-        self.release()
+        if holding:
+            self.release()
 
         def abort(raise_cancel: Callable[[], object]) -> Abort:
             if on_cancel is not None:

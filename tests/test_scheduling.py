@@ -258,3 +258,18 @@ async def test_wakeup_takes_effect_when_the_waker_suspends(node):
 
     await skypy.newservice(service)
     assert order == ["waker-continues", "woken", "waker-after-yield"]
+
+
+async def test_a_wakeup_sent_while_the_block_waits_is_not_lost(node):
+    """The block's task waits without holding the turn; its token is registered before anything runs."""
+    token, ready = object(), object()
+
+    async def waker():
+        await skypy.wait(ready)
+        skypy.wakeup(token)
+
+    skypy.fork(waker)
+    await skypy.yield_()  # the fork now waits on `ready`
+    skypy.wakeup(ready)  # the waker is queued to resume first...
+    with trio.fail_after(1):
+        await skypy.wait(token)  # ...and wakes `token` once this task is parked
