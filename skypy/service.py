@@ -294,6 +294,7 @@ class Service:
         turn.holder = INLINE
         token = current.set(self)
         started = perf_counter()
+        went_async = False
         try:
             went_async = self.dispatch(msg)
         finally:
@@ -302,10 +303,11 @@ class Service:
             spent = perf_counter() - started
             self.cpu += spent
             self.node.meter.lent += spent
-        if not went_async and not self.dead:
-            turn.holder = None
-            if self.mailbox or self.forks or turn.ready:
-                turn.kick()
+            # Even if a BaseException escaped the handler, the turn goes back.
+            if not went_async and not self.dead:
+                turn.holder = None
+                if self.mailbox or self.forks or turn.ready:
+                    turn.kick()
 
     def take_answer(self, session: int) -> Any:
         """The values answering `session` if its RESPONSE is next in line; CallError if ERROR; else NOT_YET.
