@@ -1,0 +1,88 @@
+"""Round trips through the gate and an agent, against bench/echo.py's socket-level echo.
+
+    python bench/gate.py [--json] [--duration 10] [--connections 50] [--size 1024] [--repeats 3]
+
+Figure `gate` (round trips/s): bench/echo.py's load client, in its own
+process, keeps `--connections` connections each sending a `--size`-byte
+netpack frame and waiting for the answer; the gate forwards each packet to
+the connection's agent, which writes it back framed. The baseline is the
+`echo_dispatch` figure of bench/echo.py: one service echoing raw bytes from
+its socket dispatch handler, as the gate reads them, but with no framing and
+no agent; same client, same run. Each is the median of `--repeats` runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from typing import Any
+
+import trio
+
+import echo  # bench/echo.py: its load client and its socket-level echo server
+import skypy
+from skypy import netpack, socket
+
+
+async def echo_agent() -> None:
+    """An agent answering each client packet with the same packet."""
+
+    def answer(session: int, source: int, fd: int, packet: bytes) -> None:
+        socket.write(fd, netpack.pack(packet))
+
+    skypy.dispatch("client", answer)
+
+
+async def gate_server() -> None:
+    """A node whose watchdog gives each connection an echo agent; the load client runs against it."""
+    async with skypy.open_node() as node:
+        ports: list[int] = []
+
+        async def watchdog() -> None:
+            gate = await skypy.newservice("gate")
+
+            async def on_socket(event: str, fd: int, *args: Any) -> None:
+                if event == "open":
+                    agent = await skypy.newservice(echo_agent)
+                    await skypy.call(gate, "lua", "forward", fd, 0, agent)
+
+            skypy.dispatch_commands({"socket": on_socket})
+            _, port = await skypy.call(gate, "lua", "open", {"address": "127.0.0.1", "port": 0})
+            ports.append(port)
+
+        await node.newservice(watchdog)
+        await echo.run_client(ports[0])
+
+
+def measure(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    client_args = [str(args.connections), str(args.size), str(args.duration)]
+    ours, base = [], []
+    for _ in range(args.repeats):
+        echo.CLIENT_ARGS[:] = ["echo_gate", *client_args, "framed"]
+        trio.run(gate_server)
+        ours.append(echo.RESULT.pop("echo_gate"))
+        echo.CLIENT_ARGS[:] = ["echo_dispatch", *client_args]
+        trio.run(echo.skypy_server, echo.echo_in_dispatch)
+        base.append(echo.RESULT.pop("echo_dispatch"))
+    value, baseline = statistics.median(ours), statistics.median(base)
+    return {"gate": {"value": round(value), "unit": "round trips/s", "baseline": round(baseline), "ratio": round(value / baseline, 2)}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds of load per server and run")
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--size", type=int, default=1024, help="bytes per request frame, header included")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per server; the medians are reported")
+    args = parser.parse_args()
+    echo.pin(0)
+    results = measure(args)
+    r = results["gate"]
+    print(json.dumps(results) if args.json else
+          f"gate {r['value']:,} {r['unit']}, baseline (echo_dispatch) {r['baseline']:,}, ratio {r['ratio']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
