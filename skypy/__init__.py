@@ -16,6 +16,7 @@ from .api import (
     getenv,
     ignoreret,
     now,
+    rawcall,
     redirect,
     register_protocol,
     response,
@@ -42,6 +43,7 @@ from .message import (
     Message,
     address,
 )
+from .pack import PackError, UnpackError, pack, unpack
 from .watchdog import Interrupted
 
 try:
