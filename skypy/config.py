@@ -45,11 +45,22 @@ class Config:
     env: dict[str, Any] = attrs.Factory(dict)
     console: dict[str, Any] | None = None
     cluster: dict[str, Any] = attrs.Factory(dict)
+    node: str | None = None
+    nodes: list[str] = attrs.Factory(list)
     watchdog: dict[str, Any] = attrs.Factory(dict)
 
 
 def _scalar(value: Any) -> bool:
     return isinstance(value, (str, int, float, bool))
+
+
+def host_port(text: str) -> tuple[str, int] | None:
+    """``"host:port"`` (``"[::1]:2528"`` for IPv6) as (host, port); None if `text` is not one."""
+    host, sep, port = text.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        return None
+    return host, int(port)
 
 
 # key -> (what the value must be, its check)
@@ -65,7 +76,9 @@ _CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "env": ("a table of strings, numbers or booleans", lambda v: isinstance(v, dict) and all(map(_scalar, v.values()))),
     "console": ("a table (host, port)", lambda v: isinstance(v, dict)),
     "watchdog": ("a table (endless, interrupt, signal)", lambda v: isinstance(v, dict)),
-    "cluster": ("a table of node = \"host:port\" or false", lambda v: isinstance(v, dict) and all(isinstance(a, str) or a is False for a in v.values())),
+    "cluster": ("a table of node = \"host:port\" or false", lambda v: isinstance(v, dict) and all(a is False or (isinstance(a, str) and host_port(a) is not None) for a in v.values())),
+    "node": ("the name of this node in [cluster] (string)", lambda v: isinstance(v, str) and v != ""),
+    "nodes": ("a list of node names from [cluster]", lambda v: isinstance(v, list) and all(isinstance(n, str) for n in v)),
 }
 _CONSOLE_CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "host": ("a host name (string)", lambda v: isinstance(v, str)),
@@ -116,6 +129,11 @@ def build(source: str, values: dict[str, Any], base_dir: Path | None = None, bas
             ServiceLoader(config.service_path).find(config.start)
         except ServiceNotFound as exc:
             raise ConfigError(f"{source}: key 'start': {exc}") from None
+    # A node run from this config must have an address to listen at.
+    for key, names in (("node", [config.node] if config.node else []), ("nodes", config.nodes)):
+        for name in names:
+            if not config.cluster.get(name):
+                raise ConfigError(f"{source}: key '{key}': {name!r} has no address in [cluster]")
     return config
 
 
