@@ -8,7 +8,7 @@ from typing import Any, AsyncIterator, Callable
 
 import trio
 
-from . import api, lifecycle, watchdog
+from . import api, cluster, lifecycle, watchdog
 from . import config as config_module
 from .config import Config
 from .errors import CallError
@@ -105,9 +105,10 @@ async def open_node(
 
     `config` is a Config, a TOML file, or None for the defaults; keyword
     overrides use the config's key names. The logger starts first, then the
-    debug console if the config has a ``[console]`` table, then the config's
-    `start` service. Leaving the block exits every service. `on_start`, if
-    given, is called before any of them starts (to add log or crash hooks).
+    debug console if the config has a ``[console]`` table, then the cluster
+    listener if it names this `node`, then the config's `start` service.
+    Leaving the block exits every service. `on_start`, if given, is called
+    before any of them starts (to add log or crash hooks).
     """
     settings = _configure(config, overrides)
     node = Node(settings)
@@ -130,6 +131,11 @@ async def open_node(
             await lifecycle.newservice(settings.logservice, *([str(settings.logger)] if settings.logger else []))
             if settings.console is not None:
                 await _start_console(node, {"host": "127.0.0.1", "port": 0, **settings.console})
+            if settings.node is not None:
+                # This process is cluster node `node`: serve the other nodes before
+                # `start` runs, and tell services which node they are on.
+                node.env.setdefault("node", settings.node)
+                await cluster.open(settings.node)
             if settings.start is not None:
                 await lifecycle.newservice(settings.start, *settings.start_args)
             yield running
