@@ -1,4 +1,4 @@
-"""The ``skypy`` command: ``skypy run [CONFIG]`` runs a node until Ctrl-C or SIGTERM."""
+"""The ``skypy`` command: ``skypy run [CONFIG] [--node NAME]...`` runs nodes until Ctrl-C or SIGTERM."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import trio
 
-from . import __version__, config
+from . import __version__, config, localnodes
 from .embed import open_node
 from .errors import ConfigError
 
@@ -33,16 +33,29 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = commands.add_parser("run", help="run a node from a TOML config (default: the shipped example)")
     run.add_argument("config", nargs="?", type=Path, help=f"config file (default: {config.default_config_path()})")
+    run.add_argument(
+        "--node", action="append", metavar="NAME",
+        help="run cluster node NAME of the config; several --node run one process each "
+        "(default: the config's `nodes`)",
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    path = args.config or config.default_config_path()
     try:
-        settings = config.load(args.config or config.default_config_path())
+        settings = config.load(path)
+        names = args.node or settings.nodes
+        if len(names) == 1:
+            settings = config.build(settings.source, {"node": names[0]}, base=settings)
+        elif names:
+            config.build(settings.source, {"nodes": names}, base=settings)  # each child runs one
     except ConfigError as exc:
         print(f"skypy: {exc}", file=sys.stderr)
         return EXIT_BAD_CONFIG
+    if len(names) > 1:
+        return trio.run(localnodes.run_nodes, path, names)
     trio.run(run_node, settings)
     return 0
 
