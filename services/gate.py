@@ -32,11 +32,10 @@ KICK_FLUSH_SECONDS = 5.0
 class Connection:
     """One client connection, from accept to close."""
 
-    __slots__ = ("fd", "address", "decoder", "agent", "client", "started")
+    __slots__ = ("fd", "decoder", "agent", "client", "started")
 
-    def __init__(self, fd: int, address: str) -> None:
+    def __init__(self, fd: int) -> None:
         self.fd = fd
-        self.address = address
         self.decoder = netpack.PacketDecoder()
         self.agent: int | str | None = None  # None: packets go to the watchdog
         self.client = 0
@@ -120,7 +119,7 @@ class Gate:
             socket.close_fd(fd)
             skypy.error(f"gate: maxclient {self.maxclient} reached, refused {addr}")
             return
-        self.connections[fd] = Connection(fd, addr)
+        self.connections[fd] = Connection(fd)
         self.tell("open", fd, addr)
 
     async def closed(self, fd: int) -> None:

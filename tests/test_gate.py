@@ -91,6 +91,12 @@ async def test_open_listens_on_the_port_it_returns_and_logs_it(skypy_node, gate)
     assert await skypy_node.wait_for_log(f"Listen on 127.0.0.1:{port}")
 
 
+async def test_nodelay_false_is_logged_as_ignored_since_every_connection_has_it(skypy_node):
+    gate = await skypy_node.newservice("gate")
+    await skypy_node.call(gate, "lua", "open", {"address": "127.0.0.1", "nodelay": False})
+    assert await skypy_node.wait_for_log("nodelay = false ignored")
+
+
 async def test_a_connection_is_announced_to_the_watchdog_with_its_address(gate):
     addr, port, watchdog = gate
     async with await FakeClient.connect(port) as conn:
