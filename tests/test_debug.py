@@ -1,5 +1,6 @@
 """The debug protocol every service answers without user code (skypy/debug.py)."""
 
+from pathlib import Path
 from time import perf_counter
 
 import pytest
@@ -90,7 +91,7 @@ async def test_task_gives_each_suspended_coroutine_its_session_and_stack(node):
     [(key, stack)] = tasks.items()
     assert key.startswith("session ")
     assert "napping_handler" in stack and "await skypy.sleep(1000)" in stack
-    assert "trio" not in stack.split("\n")[-1]
+    assert f"{Path(trio.__file__).parent}" not in stack  # trio's own frames are left out
 
 
 async def test_info_answers_with_the_info_func_and_none_without_one(node):
