@@ -123,13 +123,14 @@ class Watchdog:
         svc.endless = True
         text = f"A message from [ {address(svc.request.source)} ] to [ {address(svc.handle)} ] maybe in an endless loop"
         # The logger cannot run until the node does, so the operator hears it
-        # now on stderr, and the log gets the line when the node runs again.
+        # now on stderr, and the log gets the line when the node runs again
+        # (or when an interrupt lands: set before the alert that prompts one).
+        self.unlogged = (svc.handle, text)
         hint = ""
         if self.can_interrupt:
             hint = f"; kill -{signal.Signals(self.signum).name[3:]} {os.getpid()} interrupts it"  # type: ignore[arg-type]
         sys.stderr.write(f"skypy watchdog: [{address(svc.handle)}] {text} (held {held:.1f} s{hint})\n")
         sys.stderr.flush()
-        self.unlogged = (svc.handle, text)
         self._log_later(self.flush_report)
 
     def flush_report(self) -> None:
