@@ -3,33 +3,25 @@
 Services make requests by plain calls, carried out at once (as a command on
 skynet's socket pipe would be, with no thread between), and hear back through
 PTYPE_SOCKET messages posted to their mailbox, in order with every other
-message. The rules live in sockettable.py; this module only moves bytes.
+message. The rules live in sockettable.py and the per-socket tasks in
+socketloops.py; this module takes the requests and carries out the rules.
 """
 
 from __future__ import annotations
 
-import errno
-import os
-import socket
 from typing import TYPE_CHECKING, Any, Callable
 
 import trio
-from trio.lowlevel import notify_closing, wait_readable, wait_writable
+from trio.lowlevel import notify_closing
 
+from . import socketloops
 from .errors import SocketError
 from .message import PTYPE_RESPONSE, PTYPE_SOCKET
-from .sockettable import ACCEPT, DATA, ERROR, UDP, WARNING, Conn, Effect, SocketTable, State
+from .sockettable import WARNING, Conn, Effect, SocketTable, State
 
 if TYPE_CHECKING:
     from .node import Node
 
-# The first read asks for this much; then, as skynet does, a read that fills
-# the request doubles the next one and a read under half of it halves it, so
-# bulk streams take few syscalls and chatty ones allocate little.
-READ_SIZE = 4096
-READ_MIN = 256
-READ_MAX = 1 << 20
-DATAGRAM_MAX = 65536
 # What a close reads and drops, at most, before closing the fd (see _close_fd).
 DISCARD_MAX = 1 << 20
 
@@ -70,19 +62,19 @@ class SocketServer:
     def listen(self, owner: int, host: str | None, port: int, backlog: int | None) -> int:
         """Bind and listen in the background; the owner hears CONNECT (id, address) or ERROR."""
         conn = self.table.new("listen", State.OPENING, owner)
-        self._spawn(self._bind, conn, host, port, backlog)
+        self._spawn(socketloops.bind, self, conn, host, port, backlog)
         return conn.id
 
     def udp(self, owner: int, host: str | None, port: int) -> int:
         """Bind a UDP socket in the background; CONNECT or ERROR follows, then UDP events."""
         conn = self.table.new("udp", State.OPENING, owner)
-        self._spawn(self._bind, conn, host, port, None)
+        self._spawn(socketloops.bind, self, conn, host, port, None)
         return conn.id
 
     def open(self, owner: int, host: str, port: int) -> int:
         """Connect in the background; the owner hears CONNECT (id, peer) or ERROR."""
         conn = self.table.new("tcp", State.CONNECTING, owner)
-        self._spawn(self._connect, conn, host, port)
+        self._spawn(socketloops.connect, self, conn, host, port)
         return conn.id
 
     def start(self, id: int, owner: int) -> None:
@@ -96,13 +88,13 @@ class SocketServer:
             if conn.state is State.CLOSED:
                 self.table.release(id)  # it died in transit; nobody else can close it
             raise
-        self._apply(conn, effects)
+        self.apply(conn, effects)
 
     def abandon(self, id: int) -> None:
         """The owner lets the socket go, unread, for another service to start."""
         conn = self.table.get(id)
         if conn is not None:
-            self._apply(conn, conn.abandon())
+            self.apply(conn, conn.abandon())
 
     def write(self, id: int, data: bytes, high: bool = True) -> bool:
         """Send or queue `data`, never blocking; False if the socket takes no writes."""
@@ -120,7 +112,7 @@ class SocketServer:
             except BlockingIOError:
                 sent = 0
             except OSError as exc:
-                self._apply(conn, conn.failed(f"write: {exc.strerror or exc}"))
+                self.apply(conn, conn.failed(f"write: {exc.strerror or exc}"))
                 return False
             conn.bytes_written += sent
             if sent == len(data):
@@ -128,7 +120,7 @@ class SocketServer:
             data = data[sent:]
         queued = queue.push(data, high=high)
         if queued is not None:
-            self._post(conn.owner, (WARNING, id, queued))
+            self.post_event(conn.owner, (WARNING, id, queued))
         if not conn.writing and conn.state is not State.CONNECTING:
             self._flush(conn)
         return True
@@ -166,21 +158,21 @@ class SocketServer:
         effects = conn.close(closer)
         if timeout is not None and conn.state is State.HALFCLOSE and conn.timer is None:
             conn.timer = trio.CancelScope(deadline=trio.current_time() + timeout)
-            self._spawn(self._close_timer, conn, conn.timer)
-        self._apply(conn, effects)
+            self._spawn(socketloops.close_timer, self, conn, conn.timer)
+        self.apply(conn, effects)
 
     def shutdown(self, id: int) -> None:
         """Close at once, dropping unsent bytes; the id must still be closed."""
         conn = self.table.get(id)
         if conn is not None:
-            self._apply(conn, conn.shutdown())
+            self.apply(conn, conn.shutdown())
 
     def close_owned(self, owner: int) -> None:
         """Close every socket `owner` holds, silently: the owner is gone."""
         for conn in self.table:
             if conn.owner == owner:
                 conn.owner = 0
-                self._apply(conn, conn.close(None))
+                self.apply(conn, conn.close(None))
 
     def info(self) -> list[dict[str, Any]]:
         """Every socket's counters, by id."""
@@ -188,10 +180,10 @@ class SocketServer:
 
     # --- carrying out what the rules decide ---------------------------------
 
-    def _apply(self, conn: Conn, effects: list[Any]) -> None:
+    def apply(self, conn: Conn, effects: list[Any]) -> None:
         for effect in effects:
             if type(effect) is tuple:
-                self._post(conn.owner, effect)
+                self.post_event(conn.owner, effect)
             elif effect is Effect.CLOSE_FD:
                 self._close_fd(conn)
             elif effect is Effect.NOTIFY:
@@ -209,7 +201,7 @@ class SocketServer:
                     conn.reader.cancel()
                     conn.reader = None
 
-    def _post(self, owner: int, event: tuple[Any, ...]) -> None:
+    def post_event(self, owner: int, event: tuple[Any, ...]) -> None:
         if owner:
             self.node.post(owner, (0, 0, PTYPE_SOCKET, event))
 
@@ -247,12 +239,12 @@ class SocketServer:
     def _flush(self, conn: Conn) -> None:
         if not conn.writing and conn.sock is not None:
             conn.writing = True
-            self._spawn(self._write_loop, conn, conn.sock)
+            self._spawn(socketloops.write_loop, self, conn, conn.sock)
 
     def _start_reading(self, conn: Conn) -> None:
         scope = conn.reader = trio.CancelScope()
-        loop = {"tcp": self._read_loop, "listen": self._accept_loop, "udp": self._udp_loop}[conn.kind]
-        self._spawn(loop, conn, conn.sock, scope)
+        loop = {"tcp": socketloops.read_loop, "listen": socketloops.accept_loop, "udp": socketloops.udp_loop}
+        self._spawn(loop[conn.kind], self, conn, conn.sock, scope)
 
     def _send_datagram(self, conn: Conn, data: bytes, address: tuple[str, int] | None) -> bool:
         # A datagram the kernel cannot take now is dropped rather than
@@ -267,192 +259,3 @@ class SocketServer:
             return False
         conn.bytes_written += len(data)
         return True
-
-    # --- the per-socket tasks -------------------------------------------------
-
-    async def _bind(self, conn: Conn, host: str | None, port: int, backlog: int | None) -> None:
-        """Resolve and bind a listening or UDP socket."""
-        listening = conn.kind == "listen"
-        kind = socket.SOCK_STREAM if listening else socket.SOCK_DGRAM
-        try:
-            infos = await trio.socket.getaddrinfo(host or "0.0.0.0", port, type=kind, flags=socket.AI_PASSIVE)
-            family, type_, proto, _, sockaddr = infos[0]
-            sock = socket.socket(family, type_, proto)
-            try:
-                sock.setblocking(False)
-                if listening:
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                sock.bind(sockaddr)
-                if listening:
-                    sock.listen(socket.SOMAXCONN if backlog is None else backlog)
-            except BaseException:
-                sock.close()
-                raise
-        except OSError as exc:
-            what = "listen" if listening else "UDP bind"
-            if conn.state is State.OPENING:
-                self._apply(conn, conn.failed(f"{what} on {host}:{port} failed: {exc}"))
-            return
-        if conn.state is not State.OPENING:  # closed while it was being bound
-            sock.close()
-            return
-        conn.sock = sock
-        self._apply(conn, conn.opened_as(sock.getsockname()[:2]))
-
-    async def _connect(self, conn: Conn, host: str, port: int) -> None:
-        """Resolve `host` and connect to the first address that answers."""
-        try:
-            infos = await trio.socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-            failure: OSError = OSError(f"no address for {host}")
-            for family, type_, proto, _, sockaddr in infos:
-                if conn.state is not State.CONNECTING:
-                    return  # closed meanwhile
-                sock = conn.sock = socket.socket(family, type_, proto)
-                sock.setblocking(False)
-                try:
-                    await _connect_one(sock, sockaddr)
-                except trio.ClosedResourceError:
-                    return  # closed while connecting; _close_fd closed sock
-                except OSError as exc:
-                    conn.sock = None
-                    sock.close()
-                    failure = exc
-                    continue
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                self._apply(conn, conn.opened_as(sock.getpeername()[:2]))
-                return
-            raise failure
-        except OSError as exc:
-            if conn.state is State.CONNECTING:
-                self._apply(conn, conn.failed(f"connect to {host}:{port} failed: {exc}"))
-
-    async def _read_loop(self, conn: Conn, sock: socket.socket, scope: trio.CancelScope) -> None:
-        """Post what the peer sends as DATA, until FIN, an error, or the fd closes."""
-        post = self.node.post
-        id = conn.id
-        size = READ_SIZE
-        with scope:
-            # Checked before each wait, since the fd may close before this
-            # task first runs, and after, since it may close while we wake.
-            while conn.reader is scope:
-                # Wait first, then read: after a read the socket is usually
-                # drained, and trying again first would cost a failing syscall.
-                try:
-                    await wait_readable(sock)
-                except trio.ClosedResourceError:
-                    return
-                if conn.reader is not scope:
-                    return
-                try:
-                    data = sock.recv(size)
-                except BlockingIOError:
-                    continue
-                except OSError as exc:
-                    self._apply(conn, conn.failed(f"read: {exc.strerror or exc}"))
-                    return
-                n = len(data)
-                if not n:
-                    self._apply(conn, conn.peer_closed())
-                    return
-                if conn.received(n):
-                    post(conn.owner, (0, 0, PTYPE_SOCKET, (DATA, id, data)))
-                if n == size:
-                    size = min(size * 2, READ_MAX)
-                elif n * 2 < size and size > READ_MIN:
-                    size //= 2
-
-    async def _write_loop(self, conn: Conn, sock: socket.socket) -> None:
-        """Drain the send queue whenever the kernel has room, then let a close complete."""
-        queue = conn.queue
-        try:
-            while queue and conn.sock is sock:
-                await wait_writable(sock)
-                if conn.sock is not sock:
-                    return
-                while queue:
-                    view = queue.peek()
-                    try:
-                        sent = sock.send(view)
-                    except BlockingIOError:
-                        sent = 0
-                    conn.bytes_written += sent
-                    if queue.consume(sent) == 0:
-                        self._post(conn.owner, (WARNING, conn.id, 0))
-                    if sent < len(view):
-                        break  # the kernel is full: wait for room
-        except trio.ClosedResourceError:
-            return
-        except OSError as exc:
-            self._apply(conn, conn.failed(f"write: {exc.strerror or exc}"))
-            return
-        finally:
-            conn.writing = False
-        self._apply(conn, conn.drained())
-
-    async def _accept_loop(self, conn: Conn, sock: socket.socket, scope: trio.CancelScope) -> None:
-        """Take every pending connection; each waits, unread, until a service starts it."""
-        with scope:
-            while conn.reader is scope:
-                try:
-                    await wait_readable(sock)
-                except trio.ClosedResourceError:
-                    return
-                if conn.reader is not scope:
-                    return
-                while True:
-                    try:
-                        client, address = sock.accept()
-                    except BlockingIOError:
-                        break
-                    except OSError as exc:
-                        if exc.errno == errno.ECONNABORTED:
-                            continue
-                        # Out of fds, say: tell the owner, and back off rather
-                        # than spin on a listener that stays readable.
-                        self._post(conn.owner, (ERROR, conn.id, f"accept: {exc.strerror or exc}"))
-                        await trio.sleep(0.1)
-                        break
-                    client.setblocking(False)
-                    client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                    new = self.table.new("tcp", State.ACCEPTED, conn.owner)
-                    new.sock = client
-                    new.address = address[:2]
-                    new.opened = True
-                    self._post(conn.owner, (ACCEPT, conn.id, new.id, new.address))
-
-    async def _udp_loop(self, conn: Conn, sock: socket.socket, scope: trio.CancelScope) -> None:
-        """Post each datagram as UDP (id, data, sender)."""
-        with scope:
-            while conn.reader is scope:
-                try:
-                    await wait_readable(sock)
-                except trio.ClosedResourceError:
-                    return
-                if conn.reader is not scope:
-                    return
-                try:
-                    data, address = sock.recvfrom(DATAGRAM_MAX)
-                except OSError:
-                    # Would block, or an ICMP error from an earlier send
-                    # (ECONNREFUSED): neither ends a UDP socket.
-                    continue
-                conn.bytes_read += len(data)
-                self._post(conn.owner, (UDP, conn.id, data, address[:2]))
-
-    async def _close_timer(self, conn: Conn, timer: trio.CancelScope) -> None:
-        """A close that has not flushed by its deadline becomes a shutdown."""
-        with timer:
-            await trio.sleep_forever()
-        if conn.timer is timer and conn.state is State.HALFCLOSE:
-            conn.timer = None
-            self._apply(conn, conn.shutdown())
-
-
-async def _connect_one(sock: socket.socket, address: Any) -> None:
-    try:
-        sock.connect(address)
-    except BlockingIOError:
-        await wait_writable(sock)
-        err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        if err:
-            raise OSError(err, os.strerror(err)) from None

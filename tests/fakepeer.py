@@ -21,10 +21,14 @@ class Listener:
         self.port = port
         self._accepted = accepted
 
+    async def accepted(self) -> int:
+        """The id of the next connection the listener accepted."""
+        return await self._accepted.receive()
+
     async def connect(self, start: bool = True) -> tuple[trio.SocketStream, int]:
         """A trio client and the id of its accepted connection (started by the test body unless not)."""
         client = await trio.open_tcp_stream(self.host, self.port)
-        id = await self._accepted.receive()
+        id = await self.accepted()
         if start:
             await socket.start(id)
         return client, id
@@ -32,7 +36,7 @@ class Listener:
     async def connect_blocking(self) -> tuple[stdsocket.socket, int]:
         """A blocking stdlib client, for a peer run in a thread, and its started id."""
         client = stdsocket.create_connection((self.host, self.port))
-        id = await self._accepted.receive()
+        id = await self.accepted()
         await socket.start(id)
         return client, id
 

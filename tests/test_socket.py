@@ -22,7 +22,7 @@ async def test_listen_on_a_taken_port_fails_naming_it(listener):
 
 async def test_open_connects_and_both_ends_talk(listener):
     id = await socket.open("127.0.0.1", listener.port)
-    accepted = await listener._accepted.receive()
+    accepted = await listener.accepted()
     await socket.start(accepted)
     assert socket.write(id, b"ping")
     assert await socket.read(accepted, 4) == b"ping"

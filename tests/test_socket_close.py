@@ -2,7 +2,6 @@
 
 import os
 import random
-import socket as stdsocket
 
 import pytest
 import trio
@@ -336,7 +335,7 @@ async def test_a_thousand_connect_close_cycles_leak_no_fd(listener):
     before = len(os.listdir("/proc/self/fd"))
     for n in range(1000):
         id = await socket.open(listener.host, listener.port)
-        accepted = await listener._accepted.receive()
+        accepted = await listener.accepted()
         await socket.start(accepted)
         first, second = (id, accepted) if n % 2 else (accepted, id)
         await socket.close(first)
