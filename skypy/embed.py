@@ -142,10 +142,14 @@ async def open_node(
         except BaseException as exc:
             failure = exc
         finally:
-            with trio.CancelScope(shield=True):
+            # Not shielded: when the block is cancelled from outside, the
+            # logger (and this block's own service) are being cancelled too,
+            # and a shielded wait for the flush would never end.
+            try:
                 await _flush_log(node)
-            current.reset(token)
-            node.close()
+            finally:
+                current.reset(token)
+                node.close()
     if failure is not None:
         raise failure
 

@@ -130,9 +130,11 @@ class Service:
         self.sessions[session] = task
         request = self.request
 
-        def forget() -> None:
-            if self.sessions.pop(session, None) is not None:
-                self.abandoned.add(session)
+        def forget() -> bool:
+            if self.sessions.pop(session, None) is None:
+                return False
+            self.abandoned.add(session)
+            return True
 
         try:
             return await self.turn.suspend(forget, holding=not borrowed)
@@ -150,10 +152,12 @@ class Service:
             self.sessions[session] = task
         request = self.request
 
-        def forget() -> None:
-            self.waiting.pop(token, None)
+        def forget() -> bool:
+            if self.waiting.pop(token, None) is None:
+                return False
             if session and self.sessions.pop(session, None) is not None:
                 self.abandoned.add(session)
+            return True
 
         try:
             return await self.turn.suspend(forget, holding=not borrowed)
@@ -392,6 +396,9 @@ class Service:
         """Run coroutines one after another, holding the turn, until none is wanted."""
         current.set(self)
         task = current_task()
+        if self.dead:  # gone between being spawned and starting
+            job[1].close()
+            return
         self.turn.holder = task
         while True:
             request, coro, auto, what = job
@@ -409,4 +416,10 @@ class Service:
                 return
             self.idle_workers.append(task)
             self.turn.release()
-            job = await wait_task_rescheduled(lambda _: Abort.SUCCEEDED)
+            job = await wait_task_rescheduled(lambda _: self._idle_worker_cancelled(task))
+
+    def _idle_worker_cancelled(self, task: Task) -> Abort:
+        # Out of the pool first, so the loop never hands a job to a task
+        # that trio is already resuming with Cancelled.
+        self.idle_workers.remove(task)
+        return Abort.SUCCEEDED

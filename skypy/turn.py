@@ -12,6 +12,11 @@ first (FIFO); then the service's loop task takes the turn and starts queued
 forks, then dispatches the next mailbox message. Cancellation of a parked
 coroutine (a call timeout, say) counts as a wake-up and waits its turn like
 one, rather than letting trio resume it at once next to the running holder.
+
+Every parked task is rescheduled exactly once, by whichever comes first:
+its waker, the turn passing to it, or (once the service is closing) trio's
+cancellation. trio treats a second reschedule as an internal error, so each
+path below says why it cannot happen twice.
 """
 
 from __future__ import annotations
@@ -42,12 +47,16 @@ class Turn:
         self.holder: Task | None = SPAWNING
         self.ready: deque[tuple[Task, outcome.Outcome[Any]]] = deque()
         self.loop_task: Task | None = None
-        # Set when the service is gone: parked tasks are then cancelled by
-        # trio directly, as nothing will ever hand them the turn again.
+        # Set when the service is going (retired, or its tasks cancelled from
+        # outside): nobody gets the turn again, and a parked task is resumed
+        # or cancelled at once, with no turn to wait for.
         self.closed = False
 
     def wake(self, task: Task, value: outcome.Outcome[Any]) -> None:
         """Queue a parked coroutine to resume, with `value`, when the turn comes to it."""
+        if self.closed:
+            reschedule(task, value)
+            return
         self.ready.append((task, value))
         if self.holder is None:
             self._give(self.loop_task)  # type: ignore[arg-type]
@@ -58,9 +67,14 @@ class Turn:
             self._give(self.loop_task)  # type: ignore[arg-type]
 
     def close(self) -> None:
-        """The service is gone: nobody gets the turn again."""
+        """The service is going: nobody gets the turn again; woken tasks run at once to their end."""
+        if self.closed:
+            return
         self.closed = True
         self.holder = CLOSED
+        ready, self.ready = self.ready, deque()
+        for task, value in ready:
+            reschedule(task, value)
 
     def reserve(self) -> None:
         """The loop gives the turn to a task it is spawning, which has no Task object yet."""
@@ -86,19 +100,22 @@ class Turn:
         self.holder = task
         reschedule(task)
 
-    async def suspend(self, on_cancel: Callable[[], None] | None = None, *, holding: bool = True) -> Any:
+    async def suspend(self, unregister: Callable[[], bool], *, holding: bool = True) -> Any:
         """Release the turn (if `holding` it) and park until something hands it back.
 
-        Returns what the waker sent. `on_cancel` undoes the registration that
-        would have woken us (a session, a wait token) when trio cancels the park.
+        Returns what the waker sent. `unregister` undoes the registration that
+        would have woken us (a session, a wait token) when trio cancels the
+        park, and says whether it was still there.
         """
         task = current_task()
         if holding:
             self.release()
 
         def abort(raise_cancel: Callable[[], object]) -> Abort:
-            if on_cancel is not None:
-                on_cancel()
+            if not unregister():
+                # Already woken and queued in `ready`: it resumes from there,
+                # and the cancellation hits at its next checkpoint.
+                return Abort.FAILED
             if self.closed:
                 return Abort.SUCCEEDED
             self.wake(task, outcome.capture(raise_cancel))
@@ -124,9 +141,15 @@ class Turn:
 
     async def park_loop(self) -> None:
         """The loop task waits until it holds the turn again."""
-        await wait_task_rescheduled(lambda _: Abort.SUCCEEDED)
+        await wait_task_rescheduled(self._loop_cancelled)
 
     async def idle(self) -> None:
         """The loop has nothing to do: drop the turn until `kick` or `wake`."""
         self.holder = None
-        await wait_task_rescheduled(lambda _: Abort.SUCCEEDED)
+        await wait_task_rescheduled(self._loop_cancelled)
+
+    def _loop_cancelled(self, _: object) -> Abort:
+        # The loop is only cancelled when the service is going; closing first
+        # means no later kick can reschedule it a second time.
+        self.close()
+        return Abort.SUCCEEDED

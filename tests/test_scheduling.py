@@ -273,3 +273,60 @@ async def test_a_wakeup_sent_while_the_block_waits_is_not_lost(node):
     skypy.wakeup(ready)  # the waker is queued to resume first...
     with trio.fail_after(1):
         await skypy.wait(token)  # ...and wakes `token` once this task is parked
+
+
+async def test_a_coroutine_woken_then_cancelled_resumes_once(node):
+    """wakeup queues it, then its cancel scope is cancelled before it runs: one resumption, no crash."""
+    seen = []
+
+    async def service():
+        scopes = []
+
+        async def waiter():
+            with trio.CancelScope() as scope:
+                scopes.append(scope)
+                await skypy.wait("token")
+                seen.append("woken")
+                await skypy.yield_()
+                seen.append("not reached: cancelled at the next checkpoint")
+            seen.append("cancelled" if scope.cancelled_caught else "finished")
+
+        skypy.fork(waiter)
+        await skypy.yield_()
+        skypy.wakeup("token")
+        scopes[0].cancel()
+        await skypy.yield_()
+
+    with trio.fail_after(5):
+        await skypy.newservice(service)
+        await trio.testing.wait_all_tasks_blocked()
+    assert seen == ["woken", "cancelled"]
+
+
+async def test_cancelling_a_node_from_outside_ends_every_service():
+    """A cancel scope around open_node: parked coroutines, idle workers and loops all end, once each."""
+
+    async def sleeper():
+        async def nap(session, source):
+            await skypy.sleep(3600)
+
+        skypy.dispatch("lua", nap)
+
+    async def caller(target):
+        async def ask(session, source):
+            await skypy.call(target, "lua")
+
+        skypy.dispatch("lua", ask)
+
+    with trio.fail_after(10):
+        with trio.CancelScope() as scope:
+            async with skypy.open_node() as node:
+                target = await skypy.newservice(sleeper)
+                asker = await skypy.newservice(caller, target)
+                skypy.send(asker, "lua")
+                await trio.testing.wait_all_tasks_blocked()
+                services = list(node.node.services.values())
+                scope.cancel()
+                await trio.sleep_forever()
+    assert scope.cancelled_caught
+    assert all(svc.finished.is_set() for svc in services)
