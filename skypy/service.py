@@ -29,8 +29,15 @@ if TYPE_CHECKING:
 
 current: contextvars.ContextVar[Service] = contextvars.ContextVar("skypy.service")
 
-# How many messages the loop handles before letting other services run.
+# How many steps (messages, forks) the loop takes before letting other
+# services run; and a suspending coroutine, before it leaves the rest to the loop.
 BATCH = 128
+PASS_BUDGET = 16
+# What `advance` did: gave the turn to another task, found nothing to do,
+# or used up its budget with work still waiting.
+HANDED: Any = object()
+IDLE: Any = object()
+BUDGET_SPENT: Any = object()
 # Idle worker tasks kept per service; more are started on demand.
 MAX_IDLE_WORKERS = 16
 SESSION_MAX = 0x7FFFFFFF
@@ -137,7 +144,7 @@ class Service:
             return True
 
         try:
-            return await self.turn.suspend(forget, holding=not borrowed)
+            return await self.park(forget, holding=not borrowed)
         finally:
             self._resumed(request, borrowed)
 
@@ -160,7 +167,7 @@ class Service:
             return True
 
         try:
-            return await self.turn.suspend(forget, holding=not borrowed)
+            return await self.park(forget, holding=not borrowed)
         finally:
             self.waiting.pop(token, None)
             self._resumed(request, borrowed)
@@ -228,38 +235,77 @@ class Service:
         """The loop task: hand the turn on in skynet's order until the service exits."""
         current.set(self)
         turn = self.turn
-        mailbox = self.mailbox
         turn.loop_task = current_task()
         task_status.started()
         try:
             with self.cancel_scope:
                 async with trio.open_nursery() as nursery:
                     self.nursery = nursery
-                    await self._loop(turn, mailbox)
+                    await self._loop(turn)
         finally:
             self.finished.set()
 
-    async def _loop(self, turn: Turn, mailbox: deque[Message]) -> None:
-        turn.holder = turn.loop_task
-        handled = 0
+    async def _loop(self, turn: Turn) -> None:
+        loop_task = turn.holder = turn.loop_task
         while True:
-            if turn.ready:
-                task, value = turn.ready.popleft()
-                turn.hand_to(task, value)
-                await turn.park_loop()
-            elif self.forks:
-                if self.invoke(*self.forks.popleft()):
-                    await turn.park_loop()
-            elif mailbox:
-                if self.dispatch(mailbox.popleft()):
-                    await turn.park_loop()
-                handled += 1
-                if handled >= BATCH:
-                    handled = 0
-                    await trio.lowlevel.checkpoint()
+            if self.advance(loop_task, BATCH) is BUDGET_SPENT:
+                await trio.lowlevel.checkpoint()
             else:
-                self.overload_at = OVERLOAD_THRESHOLD
-                await turn.idle()
+                await turn.park_loop()
+
+    def advance(self, me: Task, budget: int) -> Any:
+        """Take the next steps in skynet's order, in task `me`, until another task holds the turn.
+
+        Woken coroutines first, then forks, then mailbox messages (plain
+        handlers run right here). Returns HANDED, IDLE, BUDGET_SPENT, or the
+        outcome handed to `me` itself when its own wake-up came next.
+        """
+        turn = self.turn
+        mailbox = self.mailbox
+        turn.passing = me
+        try:
+            for _ in range(budget):
+                if turn.closed:
+                    return HANDED
+                if turn.ready:
+                    turn.hand_to(*turn.ready.popleft())
+                elif self.forks:
+                    if not self.invoke(*self.forks.popleft()):
+                        continue
+                elif mailbox:
+                    if not self.dispatch(mailbox.popleft()):
+                        continue
+                else:
+                    self.overload_at = OVERLOAD_THRESHOLD
+                    turn.holder = None
+                    return IDLE
+                own, turn.own = turn.own, None
+                return HANDED if own is None else own
+            return BUDGET_SPENT
+        finally:
+            turn.passing = None
+
+    def pass_turn(self, me: Task) -> outcome.Outcome[Any] | None:
+        """A suspending coroutine passes the turn on itself, saving a round through the loop task.
+
+        Returns what was handed to `me` if its own wake-up came next (it then
+        carries on without parking), else None.
+        """
+        step = self.advance(me, PASS_BUDGET)
+        if step is BUDGET_SPENT:
+            self.turn.give_loop()
+        elif step is not HANDED and step is not IDLE:
+            return step
+        return None
+
+    async def park(self, unregister: Callable[[], bool], holding: bool) -> Any:
+        """Suspend the running task until woken; it passes the turn on first if `holding` it."""
+        task = current_task()
+        if holding:
+            own = self.pass_turn(task)
+            if own is not None:
+                return own.unwrap()
+        return await wait_task_rescheduled(self.turn.abort_for(task, unregister))
 
     def dispatch(self, msg: Message) -> bool:
         """Handle one message; True when a coroutine now holds the turn."""
@@ -415,8 +461,11 @@ class Service:
                 self.turn.release()
                 return
             self.idle_workers.append(task)
-            self.turn.release()
-            job = await wait_task_rescheduled(lambda _: self._idle_worker_cancelled(task))
+            own = self.pass_turn(task)
+            if own is not None:
+                job = own.unwrap()
+            else:
+                job = await wait_task_rescheduled(lambda _: self._idle_worker_cancelled(task))
 
     def _idle_worker_cancelled(self, task: Task) -> Abort:
         # Out of the pool first, so the loop never hands a job to a task

@@ -8,8 +8,10 @@ task is rescheduled at a time, chosen here. trio's randomness then has only
 one runnable task per service to pick from.
 
 The order is skynet's: coroutines woken since the turn was last passed run
-first (FIFO); then the service's loop task takes the turn and starts queued
-forks, then dispatches the next mailbox message. Cancellation of a parked
+first (FIFO); then queued forks start, then the next mailbox message is
+dispatched. The service's loop task does this, and so does a coroutine that
+suspends (see Service.pass_turn): it runs the next steps itself until some
+other task holds the turn, which saves a round through trio's scheduler. Cancellation of a parked
 coroutine (a call timeout, say) counts as a wake-up and waits its turn like
 one, rather than letting trio resume it at once next to the running holder.
 
@@ -38,7 +40,7 @@ CLOSED: Any = object()
 class Turn:
     """Hands a service's single turn between its loop task and its coroutines."""
 
-    __slots__ = ("holder", "ready", "loop_task", "closed")
+    __slots__ = ("holder", "ready", "loop_task", "closed", "passing", "own")
 
     def __init__(self) -> None:
         # The task allowed to run service code now: None while the service is
@@ -51,6 +53,11 @@ class Turn:
         # outside): nobody gets the turn again, and a parked task is resumed
         # or cancelled at once, with no turn to wait for.
         self.closed = False
+        # The running task that is passing the turn on, and what was handed to
+        # it meanwhile (its own answer came next): it must not be
+        # rescheduled, since it is not parked.
+        self.passing: Task | None = None
+        self.own: outcome.Outcome[Any] | None = None
 
     def wake(self, task: Task, value: outcome.Outcome[Any]) -> None:
         """Queue a parked coroutine to resume, with `value`, when the turn comes to it."""
@@ -81,9 +88,12 @@ class Turn:
         self.holder = SPAWNING
 
     def hand_to(self, task: Task, value: outcome.Outcome[Any]) -> None:
-        """The loop gives the turn straight to `task` (a coroutine it resumes or starts)."""
+        """Give the turn straight to `task` (a coroutine resumed or started) with `value`."""
         self.holder = task
-        reschedule(task, value)
+        if task is self.passing:
+            self.own = value
+        else:
+            reschedule(task, value)
 
     def release(self) -> None:
         """The holder gives the turn up: to the first woken coroutine, else to the loop."""
@@ -100,16 +110,12 @@ class Turn:
         self.holder = task
         reschedule(task)
 
-    async def suspend(self, unregister: Callable[[], bool], *, holding: bool = True) -> Any:
-        """Release the turn (if `holding` it) and park until something hands it back.
+    def abort_for(self, task: Task, unregister: Callable[[], bool]) -> Callable[[Callable[[], object]], Abort]:
+        """The abort function for `task` parked until a wakeup.
 
-        Returns what the waker sent. `unregister` undoes the registration that
-        would have woken us (a session, a wait token) when trio cancels the
-        park, and says whether it was still there.
+        `unregister` undoes the registration that would have woken it (a
+        session, a wait token) and says whether it was still there.
         """
-        task = current_task()
-        if holding:
-            self.release()
 
         def abort(raise_cancel: Callable[[], object]) -> Abort:
             if not unregister():
@@ -121,7 +127,7 @@ class Turn:
             self.wake(task, outcome.capture(raise_cancel))
             return Abort.FAILED
 
-        return await wait_task_rescheduled(abort)
+        return abort
 
     async def acquire(self) -> None:
         """Wait for the turn from a task that does not hold it (one the user spawned)."""
@@ -139,13 +145,12 @@ class Turn:
             self._give(self.loop_task)  # type: ignore[arg-type]
         await wait_task_rescheduled(abort)
 
-    async def park_loop(self) -> None:
-        """The loop task waits until it holds the turn again."""
-        await wait_task_rescheduled(self._loop_cancelled)
+    def give_loop(self) -> None:
+        """Hand the turn to the (parked) loop task, which checkpoints and carries on."""
+        self._give(self.loop_task)  # type: ignore[arg-type]
 
-    async def idle(self) -> None:
-        """The loop has nothing to do: drop the turn until `kick` or `wake`."""
-        self.holder = None
+    async def park_loop(self) -> None:
+        """The loop task waits until it holds the turn again (after a hand-off, or idle)."""
         await wait_task_rescheduled(self._loop_cancelled)
 
     def _loop_cancelled(self, _: object) -> Abort:
