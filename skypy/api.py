@@ -98,7 +98,7 @@ def _request(svc: Service, addr: Address, ptype: str | int, args: tuple[Any, ...
     msg = (svc.handle, session, pid, payload)
     callee = node.services[dest]
     if callee.turn.holder is None and svc.turn.holder is current_task() and callee is not svc:
-        callee.dispatch_inline(msg)
+        callee.run_inline(msg)
         values = svc.take_answer(session)
         if values is not NOT_YET:
             svc.inline_calls += 1
@@ -146,6 +146,25 @@ async def rawcall(addr: Address, ptype: str | int, *args: Any, timeout: float | 
     if values is NOT_YET or svc.inline_calls % INLINE_CALLS_PER_CHECKPOINT == 0:
         values = await _answer(svc, session, values, timeout)
     return values
+
+
+def post_request(addr: Address, ptype: str | int, *args: Any) -> tuple[int, tuple[Any, ...] | None]:
+    """Send a request now and wait for it later: its session, and its values if it was answered
+    at once (by an idle callee with a plain handler), else None.
+
+    For libraries that must send requests in order from a handler and collect
+    the answers in coroutines (the cluster agent). A coroutine of this service
+    must be waiting (`wait_answer`) before the service takes its next message,
+    or the answer arrives as an unknown session: fork it right away.
+    """
+    svc = running()
+    session, values = _request(svc, addr, ptype, args)
+    return session, None if values is NOT_YET else values
+
+
+async def wait_answer(session: int, timeout: float | None = None) -> tuple[Any, ...]:
+    """The values answering `session`, a request sent by `post_request`."""
+    return await _answer(running(), session, NOT_YET, timeout)
 
 
 # --- answering --------------------------------------------------------------
