@@ -1,9 +1,9 @@
 """clusteragent: serves one connection from another cluster node, as skynet's clusteragent.
 
 clusterd starts one per accepted connection. It decodes requests
-(skypy.cluster_wire) and hands each to its service, calls and pushes alike
-in the order they completed on the wire, then writes each call's answer
-when it comes, in whatever order they come. A name query (a request to
+(skypy.cluster_wire) as the bytes arrive and hands each to its service,
+calls and pushes alike in the order they completed on the wire, then writes
+each call's answer when it comes, in whatever order they come. A name query (a request to
 address 0) is answered from the names given to `cluster.register`. Trace
 tags are read and ignored: skypy has no skynet.trace. A packet that breaks
 the protocol closes the connection, with a log line.
@@ -11,7 +11,7 @@ the protocol closes the connection, with a log line.
 
 import skypy
 from skypy import cluster_wire, socket
-from skypy.api import running
+from skypy.api import post_request, running, wait_answer
 from skypy.clusterroutes import ClusterRoutes
 from skypy.errors import SkypyError
 from skypy.netpack import PacketDecoder
@@ -20,8 +20,8 @@ from skypy.pack import pack, unpack
 names = {}  # cluster.register's names, shared by the node's agents
 
 
-def answer(fd, session, ok, msg):
-    socket.write(fd, b"".join(cluster_wire.encode_response(session, ok, msg)))
+def answer(out, session, ok, msg):
+    out += cluster_wire.encode_response(session, ok, msg)
 
 
 def resolve(target):
@@ -34,59 +34,103 @@ def resolve(target):
 
 
 def push_to(addr, msg):
-    skypy.send(addr, "lua", *unpack(msg))
-
-
-async def call_to(fd, session, addr, msg):
     try:
-        values = await skypy.rawcall(addr, "lua", *unpack(msg))
-        ok, reply = True, pack(*values)
-    except (SkypyError, ValueError) as exc:  # the call failed, or a value has no wire form
-        ok, reply = False, str(exc).encode()
-    answer(fd, session, ok, reply)
+        skypy.send(addr, "lua", *unpack(msg))
+    except ValueError as exc:
+        skypy.error(f"cluster: undecodable push to {addr} dropped: {exc}")
 
 
-def serve(fd, request):
-    """Hand one request on. Through forks, which run in the order queued, each
-    until it has posted its message: that keeps the wire's order."""
+def call_to(out, session, addr, msg):
+    try:
+        local_session, values = post_request(addr, "lua", *unpack(msg))
+    except (SkypyError, ValueError) as exc:
+        answer(out, session, False, str(exc).encode())
+        return
+    if values is None:
+        skypy.fork(answer_later, out.fd, session, local_session)
+    else:
+        answer_with(out, session, values)
+
+
+async def answer_later(fd, session, local_session):
+    out = Answers(fd)
+    try:
+        values = await wait_answer(local_session)
+    except SkypyError as exc:
+        answer(out, session, False, str(exc).encode())
+    else:
+        answer_with(out, session, values)
+    out.flush()
+
+
+def answer_with(out, session, values):
+    try:
+        reply = pack(*values)
+    except ValueError as exc:  # a value with no wire form
+        answer(out, session, False, str(exc).encode())
+    else:
+        answer(out, session, True, reply)
+
+
+class Answers(list):
+    """Response packets for one connection, written together by `flush`."""
+
+    def __init__(self, fd):
+        super().__init__()
+        self.fd = fd
+
+    def flush(self):
+        if self:
+            socket.write(self.fd, b"".join(self))
+            self.clear()
+
+
+def serve(out, request):
+    """Hand one request on, now: requests reach their services in the wire's order.
+    A call answered at once is answered here; a coroutine waits for the others."""
     if request.target == 0:
         name = unpack(request.msg)[0] if request.msg else None
         handle = names.get(name) if isinstance(name, str) else None
         if handle is None:
-            answer(fd, request.session, False, b"name not found")
+            answer(out, request.session, False, b"name not found")
         else:
-            answer(fd, request.session, True, pack(handle))
+            answer(out, request.session, True, pack(handle))
         return
     addr = resolve(request.target)
     if addr is None:
         if request.push:
             skypy.error(f"cluster: push to unknown name {request.target} dropped")
         else:
-            answer(fd, request.session, False, b"Invalid name")
+            answer(out, request.session, False, b"Invalid name")
     elif request.push:
-        skypy.fork(push_to, addr, request.msg)
+        push_to(addr, request.msg)
     else:
-        skypy.fork(call_to, fd, request.session, addr, request.msg)
-
-
-async def read_requests(fd, peer):
-    packets, requests = PacketDecoder(), cluster_wire.RequestDecoder()
-    try:
-        while True:
-            for body in packets.feed(await socket.read(fd)):
-                request = requests.feed(body)
-                if request is not None:
-                    serve(fd, request)
-    except socket.SocketClosed:
-        pass
-    except (cluster_wire.ClusterProtocolError, ValueError) as exc:
-        skypy.error(f"cluster: bad packet from {peer}: {exc}; connection closed")
-    await socket.close(fd)
-    skypy.exit()
+        call_to(out, request.session, addr, request.msg)
 
 
 async def main(fd, peer):
     global names
     names = ClusterRoutes.of(running().node).names
+    out = Answers(fd)  # the answers to one read's requests go out in one write
+    packets, requests = PacketDecoder(), cluster_wire.RequestDecoder()
+
+    def on_socket(session, source, kind, id, *args):
+        # The connection's bytes are decoded here, inline, as skynet's gate
+        # frames them in C: no coroutine is woken per read.
+        if id != fd or kind != socket.DATA:
+            return library(session, source, kind, id, *args)
+        try:
+            for body in packets.feed(args[0]):
+                request = requests.feed(body)
+                if request is not None:
+                    serve(out, request)
+        except (cluster_wire.ClusterProtocolError, ValueError) as exc:
+            skypy.error(f"cluster: bad packet from {peer}: {exc}; connection closed")
+            out.flush()
+            skypy.exit()  # closes the connection once what is written has gone
+        out.flush()
+        return None
+
     await socket.start(fd)
-    skypy.fork(read_requests, fd, peer)
+    library = skypy.dispatch("socket", on_socket)  # skypy.socket's handler, installed by start
+    socket.onclose(fd, lambda id: skypy.exit())

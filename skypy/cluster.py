@@ -25,7 +25,7 @@ from typing import Any, Mapping
 
 from . import api, config
 from .api import running
-from .clusterroutes import ClusterRoutes, forward, wait_answer
+from .clusterroutes import ClusterRoutes, forward
 from .errors import CallError
 from .lifecycle import uniqueservice
 from .pack import pack
@@ -85,7 +85,7 @@ async def _request(node: str, addr: int | str, msg: bytes, timeout: float | None
         return await api.rawcall(route.sender, "lua", "req", addr, msg, timeout=timeout)
     session = svc.new_session()
     forward(node, svc.handle, session, ("req", addr, msg))
-    return await wait_answer(session, timeout)
+    return await api.wait_answer(session, timeout)
 
 
 def send(node: str, addr: Address, *args: Any) -> None:

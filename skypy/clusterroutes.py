@@ -12,10 +12,7 @@ so requests from one service reach the link in the order they were made.
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any, Mapping
-
-import trio
 
 from .api import running, send
 from .config import host_port
@@ -27,7 +24,7 @@ from .message import PTYPE_ERROR, PTYPE_LUA, Message
 if TYPE_CHECKING:
     from .node import Node
 
-__all__ = ["ClusterRoutes", "Route", "forward", "parse_address", "wait_answer"]
+__all__ = ["ClusterRoutes", "Route", "forward", "parse_address"]
 
 HostPort = tuple[str, int]
 
@@ -162,10 +159,3 @@ async def _start_sender(routes: ClusterRoutes, route: Route) -> None:
     if not routes.attach(route, sender):
         routes.fail_held(route, f"cluster node [{route.name}] changed address while connecting")
         send(sender, "lua", "exit")
-
-
-async def wait_answer(session: int, timeout: float | None) -> tuple[Any, ...]:
-    """Wait for the answer to a request this service made with `forward`."""
-    svc = running()
-    with trio.fail_after(math.inf if timeout is None else timeout):
-        return await svc.wait_session(session)

@@ -23,7 +23,7 @@ from typing import Any, Awaitable, Callable, Sequence
 
 from . import socket
 from .api import error, running
-from .coroutines import fork, sleep, wait, wakeup
+from .coroutines import fork, sleep, timeout, wait, wakeup
 from .errors import SkypyError, SocketClosed, SocketError
 from .message import PTYPE_RESPONSE
 
@@ -53,12 +53,20 @@ class ChannelClosed(ChannelError):
 
 
 class ChannelSocket:
-    """The connected socket as a reader sees it; a new one for every connection."""
+    """One connection as readers and writers see it: reads, and writes gathered into one.
 
-    __slots__ = ("id",)
+    The first write while the service handles a run of messages goes out at
+    once; the writes after it (a burst of pipelined requests, say) wait and
+    go out together in one `socket.write` behind that run: the flush is a
+    `timeout(0)`, which queues behind the messages already there. A lone
+    request pays no delay, a burst pays two syscalls instead of one each.
+    """
+
+    __slots__ = ("id", "_parts")
 
     def __init__(self, id: int) -> None:
         self.id = id
+        self._parts: list[bytes] | None = None  # None: nothing written in this run yet
 
     async def read(self, n: int | None = None) -> bytes:
         """Exactly `n` bytes, or with no `n` whatever has arrived; SocketClosed if it closes first."""
@@ -67,6 +75,20 @@ class ChannelSocket:
     async def readline(self, sep: bytes = b"\n") -> bytes:
         """The bytes up to `sep`, which is dropped."""
         return await socket.readline(self.id, sep)
+
+    def write(self, data: bytes) -> None:
+        """Send `data`, in order with the other writes; see the class for when."""
+        if self._parts is None:
+            socket.write(self.id, data)
+            self._parts = []
+            timeout(0, self._flush)
+        else:
+            self._parts.append(data)
+
+    def _flush(self) -> None:
+        parts, self._parts = self._parts, None
+        if parts:
+            socket.write(self.id, b"".join(parts))
 
 
 class _Waiter:
@@ -163,7 +185,7 @@ class Channel:
                 wakeup(self._idle)
         payload = data if isinstance(data, bytes) else b"".join(data)
         if self._sock is not None:
-            socket.write(self._sock.id, payload)
+            self._sock.write(payload)
             return
         self._queue.append(payload)
         self._dial()
