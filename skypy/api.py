@@ -98,7 +98,7 @@ def _request(svc: Service, addr: Address, ptype: str | int, args: tuple[Any, ...
     msg = (svc.handle, session, pid, payload)
     callee = node.services[dest]
     if callee.turn.holder is None and svc.turn.holder is current_task() and callee is not svc:
-        callee.dispatch_inline(msg)
+        callee.run_inline(msg)
         values = svc.take_answer(session)
         if values is not NOT_YET:
             svc.inline_calls += 1

@@ -94,6 +94,19 @@ class Node:
         if svc.turn.holder is None:
             svc.turn.kick()
 
+    def deliver(self, dest: int, msg: Message) -> None:
+        """`post`, and if `dest` is idle, run it in this task until it hands the turn on.
+
+        For tasks outside every service (the socket server's readers) that
+        would otherwise wake the service's loop task just to dispatch one
+        message; a service's own sends still only post.
+        """
+        svc = self.services.get(dest)
+        if svc is not None and svc.turn.holder is None:
+            svc.run_inline(msg)
+        else:
+            self.post(dest, msg)
+
     def _post_copy(self, dest: int, msg: Message) -> None:
         """`post` for the copy_messages debug option: the receiver gets its own copy.
 

@@ -22,7 +22,7 @@ from trio.lowlevel import Abort, Task, current_task, wait_task_rescheduled
 from .errors import CallError, ServiceExit, SkypyError
 from .message import PTYPE_ERROR, PTYPE_RESPONSE, Message, address
 from .protocol import Handler, ProtocolTable
-from .turn import INLINE, Turn
+from .turn import Turn
 
 if TYPE_CHECKING:
     from .node import Node
@@ -333,28 +333,30 @@ class Service:
             return False
         return self.invoke(request, handler.commands[args[0]], args[1:], True, f"command {args[0]!r}")
 
-    def dispatch_inline(self, msg: Message) -> None:
-        """Handle a message for this idle service in the sender's task, saving two task switches.
+    def run_inline(self, msg: Message) -> None:
+        """Deliver `msg` to this idle service and run it in the sender's task, saving task switches.
 
         Only for an idle service (empty mailbox, nothing woken or forked), so
-        the message is exactly what the loop would take next. If its handler
-        turns out to be a coroutine, a worker takes the turn as usual.
+        the message is exactly what its loop would take next; the sender's
+        task then acts as the loop until another task holds the turn (a
+        coroutine the message woke, say), as a suspending coroutine does.
         """
         turn = self.turn
-        turn.holder = INLINE
+        me = current_task()
+        self.mailbox.append(msg)
+        turn.holder = me
         token = current.set(self)
         started = perf_counter()
-        went_async = False
         try:
-            went_async = self.dispatch(msg)
+            if self.advance(me, PASS_BUDGET) is BUDGET_SPENT:
+                turn.give_loop()
         finally:
             current.reset(token)
-            # The sender's task step ran our handler: charge it to us, not to them.
+            # The sender's task step ran our code: charge it to us, not to them.
             spent = perf_counter() - started
             self.cpu += spent
             self.node.meter.lent += spent
-            # Even if a BaseException escaped the handler, the turn goes back.
-            if not went_async and not self.dead:
+            if turn.holder is me:  # a BaseException escaped a handler: the turn goes back
                 turn.holder = None
                 if self.mailbox or self.forks or turn.ready:
                     turn.kick()

@@ -88,7 +88,7 @@ async def connect(server: SocketServer, conn: Conn, host: str, port: int) -> Non
 
 async def read_loop(server: SocketServer, conn: Conn, sock: socket.socket, scope: trio.CancelScope) -> None:
     """Post what the peer sends as DATA, until FIN, an error, or the fd closes."""
-    post = server.node.post
+    post = server.node.deliver
     id = conn.id
     size = READ_SIZE
     with scope:

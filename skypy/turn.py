@@ -31,9 +31,8 @@ from trio.lowlevel import Abort, Task, current_task, reschedule, wait_task_resch
 
 
 # Stand in for the holder between spawning a coroutine's task and its start,
-# while a caller runs this service's handler inline, and once it is gone.
+# and once the service is gone.
 SPAWNING: Any = object()
-INLINE: Any = object()
 CLOSED: Any = object()
 
 
