@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import signal
+import socket as stdsocket
+from pathlib import Path
 
 import pytest
 import trio
@@ -143,3 +145,17 @@ async def test_a_node_that_ends_by_itself_stops_the_others_with_its_status(tmp_p
     await nodes.wait_for("stopping the others")
     with trio.fail_after(20):
         assert await nodes.process.wait() != 0
+
+
+async def test_the_example_config_runs_two_nodes_that_share_the_jobs(tmp_path):
+    config = (Path(__file__).parents[1] / "config" / "cluster.toml").read_text()
+    for port in ("2528", "2529"):  # the example's ports may be taken here: use free ones
+        with stdsocket.socket() as free:
+            free.bind(("127.0.0.1", 0))
+            config = config.replace(port, str(free.getsockname()[1]))
+    (tmp_path / "cluster.toml").write_text(config)
+    nodes = await NodeProcess.start("run", "cluster.toml", cwd=tmp_path)
+    try:
+        assert "jobs on 8 workers over 2 nodes" in await nodes.wait_for("front: ")
+    finally:
+        assert await nodes.stop() == 0
