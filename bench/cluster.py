@@ -16,7 +16,7 @@ load takes cores away). Medians of 3 runs.
 from __future__ import annotations
 
 import argparse
-import json
+import functools
 import statistics
 import subprocess
 import sys
@@ -28,7 +28,7 @@ import trio
 import skypy
 from skypy import cluster
 
-from messages import skypy_call  # the same calls inside one node: the baseline
+from messages import report, skypy_call  # skypy_call: calls in a loop, to the other node or inside one
 
 CONCURRENT_CALLERS = 100
 WORKERS = 16  # worker services in the scaling figure, spread over the nodes
@@ -96,28 +96,6 @@ class Peer:
 # --- the figures --------------------------------------------------------------
 
 
-async def cross_node_calls(address: str, count: int, callers: int) -> float:
-    """Round trips/s of `callers` services each calling the other node's echo in a loop."""
-    async with skypy.open_node(cluster={"peer": address}) as node:
-        each = count // callers
-        await cluster.call("peer", "@echo", 0)  # dial before the clock starts
-
-        async def caller_service() -> None:
-            async def run(session: int, source: int) -> None:
-                for n in range(each):
-                    await cluster.call("peer", "@echo", n)
-                skypy.ret()
-
-            skypy.dispatch("lua", run)
-
-        callers_ = [await node.newservice(caller_service) for _ in range(callers)]
-        start = time.perf_counter()
-        async with trio.open_nursery() as nursery:
-            for addr in callers_:
-                nursery.start_soon(node.call, addr, "lua")
-        return each * callers / (time.perf_counter() - start)
-
-
 async def spread_jobs(address: str | None, jobs: int, steps: int) -> float:
     """Jobs/s with all of them queued at once over the worker services: all local when
     `address` is None, else half of the workers on the other node, reached by proxies."""
@@ -154,8 +132,9 @@ def measure(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         for _ in range(args.repeats):
             for name, callers in (("call", 1), ("call_concurrent", CONCURRENT_CALLERS)):
                 count = args.count if callers > 1 else args.count // 4
+                remote_echo = functools.partial(cluster.call, "peer", "@echo")
                 runs[name].append((
-                    trio.run(cross_node_calls, peer.address, count, callers),
+                    trio.run(functools.partial(skypy_call, count, callers, remote_echo, cluster={"peer": peer.address})),
                     trio.run(skypy_call, count, callers),
                 ))
             runs["scaling"].append((
@@ -189,12 +168,7 @@ def main() -> None:
         for _ in range(args.burn[0]):
             work(args.burn[1])
         return
-    results = measure(args)
-    if args.json:
-        print(json.dumps(results))
-        return
-    for name, r in results.items():
-        print(f"{name:16} {r['value']:>10,} {r['unit']:14} baseline {r['baseline']:>10,}  ratio {r['ratio']:.2f}x")
+    report(measure(args), args.json)
 
 
 if __name__ == "__main__":

@@ -13,10 +13,12 @@ with 10 pingers for `call_concurrent`.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import statistics
 import time
+from typing import Any, Awaitable, Callable
 
 import trio
 
@@ -55,15 +57,26 @@ async def _echo_service() -> None:
     skypy.dispatch("lua", lambda session, source, x: skypy.ret(x))
 
 
-async def skypy_call(count: int, callers: int) -> float:
-    async with skypy.open_node() as node:
-        echo = await node.newservice(_echo_service)
+async def _call_once(call: Callable[[int], Awaitable[Any]]) -> None:
+    async def once(session: int, source: int) -> None:
+        skypy.ret(await call(0))
+
+    skypy.dispatch("lua", once)
+
+
+async def skypy_call(count: int, callers: int, call: Callable[[int], Awaitable[Any]] | None = None, **node_args: Any) -> float:
+    """Round trips/s of `callers` services each calling in a loop: ``call(n)``, by
+    default `skypy.call` to an echo service (bench/cluster.py passes a remote one)."""
+    async with skypy.open_node(**node_args) as node:
+        if call is None:
+            call = functools.partial(skypy.call, await node.newservice(_echo_service), "lua")
+        await node.call(await node.newservice(_call_once, call), "lua")  # e.g. dial before the clock starts
         each = count // callers
 
         async def caller_service() -> None:
             async def run(session: int, source: int) -> None:
                 for n in range(each):
-                    await skypy.call(echo, "lua", n)
+                    await call(n)
                 skypy.ret()
 
             skypy.dispatch("lua", run)
@@ -151,8 +164,12 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=200_000, help="messages per send run (calls: a quarter)")
     parser.add_argument("--repeats", type=int, default=3, help="runs per figure; the median is reported")
     args = parser.parse_args()
-    results = measure(args.count, args.repeats)
-    if args.json:
+    report(measure(args.count, args.repeats), args.json)
+
+
+def report(results: dict[str, dict[str, Any]], as_json: bool) -> None:
+    """Print the figures as one JSON object, or one line each."""
+    if as_json:
         print(json.dumps(results))
         return
     for name, r in results.items():
