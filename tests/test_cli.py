@@ -58,6 +58,9 @@ async def test_a_crashing_service_is_logged_and_the_node_keeps_running(tmp_path)
         ('harbor = "x"\n', "key 'harbor' must be an integer"),
         ('start = "absent"\n', "key 'start': no service 'absent'"),
         ("start = \n", "bad TOML"),
+        ('node = "db"\n[cluster]\nother = "127.0.0.1:2528"\n', "key 'node': 'db' has no address in [cluster]"),
+        ('nodes = ["a", "b"]\n[cluster]\na = "127.0.0.1:1"\nb = false\n', "key 'nodes': 'b' has no address"),
+        ('[cluster]\ndb = "127.0.0.1"\n', "key 'cluster' must be a table of node = \"host:port\""),
     ],
 )
 def test_bad_config_stops_with_one_line_and_status_2(tmp_path, text, reason):

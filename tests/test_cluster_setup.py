@@ -106,22 +106,6 @@ async def test_a_config_naming_this_node_opens_its_cluster_port_before_start(tmp
         assert running.node.services[await skypy.queryservice("clusterd")]
 
 
-@pytest.mark.parametrize(
-    "text, reason",
-    [
-        ('node = "db"\n[cluster]\nother = "127.0.0.1:2528"\n', "key 'node': 'db' has no address in [cluster]"),
-        ('nodes = ["a", "b"]\n[cluster]\na = "127.0.0.1:1"\nb = false\n', "key 'nodes': 'b' has no address"),
-        ('[cluster]\ndb = "127.0.0.1"\n', "key 'cluster' must be a table of node = \"host:port\""),
-    ],
-)
-def test_a_bad_cluster_config_stops_at_start_up(tmp_path, text, reason):
-    path = tmp_path / "bad.toml"
-    path.write_text(text)
-    with pytest.raises(skypy.ConfigError, match="^" + str(path)) as failure:
-        skypy.config.load(path)
-    assert reason in str(failure.value)
-
-
 async def test_skypy_run_starts_each_listed_node_as_its_own_process_and_stops_them_together(tmp_path):
     (tmp_path / "two.toml").write_text(
         'nodes = ["a", "b"]\n[cluster]\na = "127.0.0.1:0"\nb = "127.0.0.1:0"\n'
