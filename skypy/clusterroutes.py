@@ -53,7 +53,8 @@ class Route:
 class ClusterRoutes:
     """The cluster state of one node: node table, cluster names, routes to remote nodes."""
 
-    def __init__(self, table: Mapping[str, str | bool]) -> None:
+    def __init__(self, node: Node, table: Mapping[str, str | bool]) -> None:
+        self.node = node
         self.table: dict[str, HostPort | None] = {}  # None: marked down
         self.names: dict[str, int] = {}  # registered with cluster.register, without the "@"
         self.routes: dict[str, Route] = {}
@@ -64,7 +65,7 @@ class ClusterRoutes:
         """The node's routes, made from its config's ``[cluster]`` table on first use."""
         routes = node.extensions.get("cluster")
         if routes is None:
-            routes = node.extensions["cluster"] = cls(node.config.cluster)
+            routes = node.extensions["cluster"] = cls(node, node.config.cluster)
         return routes
 
     def update(self, table: Mapping[str, str | bool]) -> list[Route]:
@@ -98,7 +99,8 @@ class ClusterRoutes:
     def route(self, name: str) -> Route:
         """The route to node `name`, made on first use; CallError if it is unknown or down."""
         route = self.routes.get(name)
-        if route is None:
+        if route is None or (route.sender is not None and route.sender not in self.node.services):
+            # First use, or the sender is gone (killed by hand): start afresh.
             route = self.routes[name] = Route(name, self.address(name))
         elif self.table.get(name) is None:
             self.address(name)  # raises: marked down since
@@ -110,21 +112,18 @@ class ClusterRoutes:
             return False
         route.sender = sender
         held, route.held = route.held or [], None
-        node = running().node
         for msg in held:
-            node.post(sender, msg)
+            self.node.post(sender, msg)
         return True
 
     def fail_held(self, route: Route, reason: str) -> None:
         """Fail the calls held for `route` (pushes are logged and dropped), so none waits forever."""
         held, route.held = route.held or [], None
-        svc = running()
-        node = svc.node
         for source, session, _, payload in held:
             if session:
-                node.post(source, (svc.handle, session, PTYPE_ERROR, reason))
+                self.node.post(source, (running().handle, session, PTYPE_ERROR, reason))
             else:
-                node.log(source, f"cluster push to [{route.name}] {payload[1]!r} dropped: {reason}")
+                self.node.log(source, f"cluster push to [{route.name}] {payload[1]!r} dropped: {reason}")
 
 
 def forward(name: str, source: int, session: int, payload: tuple[Any, ...]) -> None:

@@ -143,3 +143,28 @@ async def test_the_example_config_runs_two_nodes_that_share_the_jobs(tmp_path):
         assert "jobs on 8 workers over 2 nodes" in await nodes.wait_for("front: ")
     finally:
         assert await nodes.stop() == 0
+
+
+async def test_reload_with_no_table_reads_the_config_file_again(tmp_path):
+    config = tmp_path / "node.toml"
+    config.write_text('[cluster]\ndb = "127.0.0.1:1"\n')
+    async with skypy.open_node(config):
+        config.write_text("[cluster]\ndb = false\n")
+        cluster.reload()
+        with pytest.raises(skypy.CallError, match=r"cluster node \[db\] is down\."):
+            await cluster.call("db", "@store", "echo")
+
+
+async def test_a_killed_sender_is_replaced_on_next_use(node, logs):
+    listener = (await trio.open_tcp_listeners(0, host="127.0.0.1"))[0]
+    cluster.reload({"fake": f"127.0.0.1:{listener.socket.getsockname()[1]}"})
+    cluster.send("fake", "@store", "one")
+    peer = await listener.accept()
+    assert await peer.receive_some()
+    sender = next(source for source, text in logs if text.startswith("LAUNCH clustersender fake"))
+    await skypy.kill(sender)
+    cluster.send("fake", "@store", "two")
+    second = await listener.accept()  # a new sender, a new connection
+    assert skypy.unpack(cluster_wire.RequestDecoder().feed((await second.receive_some())[2:]).msg) == ("two",)
+    for stream in (peer, second, listener):
+        await stream.aclose()
