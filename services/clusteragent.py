@@ -2,11 +2,12 @@
 
 clusterd starts one per accepted connection. It decodes requests
 (skypy.cluster_wire) as the bytes arrive and hands each to its service,
-calls and pushes alike in the order they completed on the wire, then writes
-each call's answer when it comes, in whatever order they come. A name query (a request to
-address 0) is answered from the names given to `cluster.register`. Trace
-tags are read and ignored: skypy has no skynet.trace. A packet that breaks
-the protocol closes the connection, with a log line.
+calls and pushes alike, in the order they completed on the wire; it writes
+each call's answer when it comes, in whatever order they come. A name
+query (a request to address 0) is answered from the names given to
+`cluster.register`. Trace tags are read and ignored: skypy has no
+skynet.trace. A packet that breaks the protocol closes the connection,
+with a log line.
 """
 
 import skypy
