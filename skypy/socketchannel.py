@@ -22,10 +22,9 @@ from collections import deque
 from typing import Any, Awaitable, Callable, Sequence
 
 from . import socket
-from .api import error, running
+from .api import error
 from .coroutines import fork, sleep, timeout, wait, wakeup
 from .errors import SkypyError, SocketClosed, SocketError
-from .message import PTYPE_RESPONSE
 
 __all__ = ["Channel", "ChannelClosed", "ChannelError", "ChannelSocket"]
 
@@ -92,32 +91,27 @@ class ChannelSocket:
 
 
 class _Waiter:
-    """A callback that a coroutine waits on: how `request` and `connect` wait.
+    """A callback that parks a coroutine until it is called: how `request` and `connect` wait."""
 
-    The answer comes as a RESPONSE to a session of the waiting service, as a
-    call's does, rather than by `wakeup`: a task outside the service's
-    coroutines (the `open_node` block) waits for the turn before it starts
-    waiting, and a `wakeup` sent meanwhile would be lost; a queued answer is not.
-    """
-
-    __slots__ = ("service", "session", "done")
+    __slots__ = ("done", "ok", "value")
 
     def __init__(self) -> None:
-        self.service = running()
-        self.session = self.service.new_session()
         self.done = False
+        self.ok = False
+        self.value: Any = None
 
     def __call__(self, ok: bool, value: Any) -> None:
-        self.done = True
-        self.service.node.post(self.service.handle, (0, self.session, PTYPE_RESPONSE, (ok, value)))
+        self.done, self.ok, self.value = True, ok, value
+        wakeup(self)
 
     async def result(self) -> Any:
-        ok, value = await self.service.wait_session(self.session)
-        if ok:
-            return value
-        if isinstance(value, ChannelClosed):
-            raise value
-        raise ChannelError(f"the server answered with an error: {value!r}", value)
+        if not self.done:
+            await wait(self)
+        if self.ok:
+            return self.value
+        if isinstance(self.value, ChannelClosed):
+            raise self.value
+        raise ChannelError(f"the server answered with an error: {self.value!r}", self.value)
 
 
 class Channel:
