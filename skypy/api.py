@@ -16,7 +16,9 @@ from trio.lowlevel import current_task
 from .errors import ResponseError, ServiceNotFound, SkypyError
 from .message import address
 from .protocol import Handler, Packer, Unpacker
-from .service import NOT_YET, Request, Service, current
+from .current import current
+from .request import Request
+from .service import NOT_YET, Service
 
 Address = int | str
 # How many calls answered without suspending run before one trio checkpoint.

@@ -9,7 +9,9 @@ from trio.lowlevel import current_task
 
 from .api import running
 from .message import PTYPE_RESPONSE
-from .service import Request, Service, TimeoutCallback
+from .request import Request
+from .request import TimeoutCallback
+from .service import Service
 
 T = TypeVar("T")
 

@@ -26,7 +26,8 @@ from . import api, lifecycle
 from .footprint import size_of
 from .message import address
 from .protocol import Handler
-from .service import Service, TimeoutCallback
+from .request import TimeoutCallback
+from .service import Service
 
 _TRIO_DIR = str(Path(trio.__file__).parent)
 

@@ -13,7 +13,8 @@ from . import config as config_module
 from .config import Config
 from .errors import CallError
 from .node import CrashHook, LogHook, Node
-from .service import Service, current
+from .current import current
+from .service import Service
 
 
 class RunningNode:

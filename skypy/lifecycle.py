@@ -7,7 +7,8 @@ from typing import Any, Callable
 from .api import Address, running, values_of
 from .errors import ServiceExit, ServiceNotFound, SkypyError
 from .message import PTYPE_ERROR, PTYPE_RESPONSE, address
-from .service import Request, Service
+from .request import Request
+from .service import Service
 
 __all__ = ["exit", "kill", "localname", "name", "newservice", "queryservice", "register", "uniqueservice"]
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import trio
 from trio.lowlevel import Task
 
-from .service import current
+from .current import current
 
 if TYPE_CHECKING:
     from .node import Node

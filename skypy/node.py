@@ -19,7 +19,8 @@ from .loader import ServiceLoader
 from .message import HARBOR_SHIFT, LOCAL_MASK, PTYPE_DEBUG, PTYPE_ERROR, PTYPE_RESPONSE, PTYPE_TEXT, Message, address
 from .meter import Meter
 from .protocol import Handler, ProtocolTable
-from .service import Request, Service
+from .request import Request
+from .service import Service
 from .timers import Timers
 
 LogHook = Callable[[int, str], None]
@@ -164,7 +165,7 @@ class Node:
                 await result
         except Exception as exc:
             request = svc.request
-            svc._failed(request, exc, "start")
+            svc.failed(request, exc, "start")
             self.retire(svc, "start failed")
             raise ServiceExit from None
         return svc.handle
@@ -174,7 +175,7 @@ class Node:
         try:
             await svc.run(task_status)
         except Exception as exc:
-            svc._failed(svc.request, exc, "service loop")
+            svc.failed(svc.request, exc, "service loop")
         finally:
             self.retire(svc, "loop ended")
 
@@ -201,7 +202,7 @@ class Node:
             try:
                 hook()
             except Exception as exc:
-                svc._failed(Request(0, 0), exc, "exit hook")
+                svc.failed(Request(0, 0), exc, "exit hook")
         svc.cancel_scope.cancel()
 
     async def kill(self, svc: Service) -> None:

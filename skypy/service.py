@@ -8,7 +8,6 @@ it under the service's turn (see turn.py).
 
 from __future__ import annotations
 
-import contextvars
 import traceback
 from collections import deque
 from time import perf_counter
@@ -17,17 +16,19 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import outcome
 import trio
-from trio.lowlevel import Abort, Task, current_task, wait_task_rescheduled
+from trio.lowlevel import Task, current_task, wait_task_rescheduled
 
 from .errors import CallError, ServiceExit, SkypyError
 from .message import PTYPE_ERROR, PTYPE_RESPONSE, Message, address
 from .protocol import Handler, ProtocolTable
+from .current import current
+from .request import Request, TimeoutCallback
 from .turn import Turn
+from .workers import Workers
 
 if TYPE_CHECKING:
     from .node import Node
 
-current: contextvars.ContextVar[Service] = contextvars.ContextVar("skypy.service")
 
 # How many steps (messages, forks) the loop takes before letting other
 # services run; and a suspending coroutine, before it leaves the rest to the loop.
@@ -38,36 +39,13 @@ PASS_BUDGET = 16
 HANDED: Any = object()
 IDLE: Any = object()
 BUDGET_SPENT: Any = object()
-# Idle worker tasks kept per service; more are started on demand.
-MAX_IDLE_WORKERS = 16
 SESSION_MAX = 0x7FFFFFFF
 # Mailbox length at which "May overload" is first logged; then at each doubling.
 OVERLOAD_THRESHOLD = 1024
 
 
-class Request:
-    """The request a coroutine serves: whom to answer, and whether it has been."""
-
-    __slots__ = ("session", "source", "answered", "ignored")
-
-    def __init__(self, session: int, source: int) -> None:
-        self.session = session
-        self.source = source
-        self.answered = False
-        self.ignored = False
-
-
 # take_answer's "the answer is not next in line".
 NOT_YET: Any = object()
-
-
-class TimeoutCallback:
-    """A session that starts a coroutine when its timer fires, instead of waking one."""
-
-    __slots__ = ("fn",)
-
-    def __init__(self, fn: Callable[[], Any]) -> None:
-        self.fn = fn
 
 
 class Service:
@@ -97,7 +75,7 @@ class Service:
         # The request of a plain send run by a plain function: nobody can be
         # answered, so one object serves them all and sends allocate nothing.
         self._send_request = Request(0, 0)
-        self.idle_workers: list[Task] = []
+        self.workers = Workers(self)
         self.exit_hooks: list[Callable[[], None]] = []
         self.nursery: trio.Nursery | None = None
         self.dead = False
@@ -203,7 +181,7 @@ class Service:
         ptype = PTYPE_RESPONSE if ok else PTYPE_ERROR
         self.node.post(request.source, (self.handle, request.session, ptype, payload))
 
-    def _finish(self, request: Request, result: Any, auto: bool) -> None:
+    def finish(self, request: Request, result: Any, auto: bool) -> None:
         if request.session == 0 or request.answered:
             return
         request.answered = True
@@ -218,7 +196,7 @@ class Service:
             )
             self.answer(request, False, "the handler ended without answering")
 
-    def _failed(self, request: Request, exc: BaseException, what: str) -> None:
+    def failed(self, request: Request, exc: BaseException, what: str) -> None:
         self.node.log(
             self.handle,
             f"{what} raised:\n" + "".join(traceback.format_exception(exc)).rstrip(),
@@ -329,7 +307,7 @@ class Service:
             return self.invoke(request, handler.fn, (session, source, *args), False, "handler")
         if not args or args[0] not in handler.commands:
             exc = SkypyError(f"{address(self.handle)} has no command {args[0] if args else None!r}")
-            self._failed(request, exc, "command dispatch")
+            self.failed(request, exc, "command dispatch")
             return False
         return self.invoke(request, handler.commands[args[0]], args[1:], True, f"command {args[0]!r}")
 
@@ -389,17 +367,17 @@ class Service:
         except ServiceExit:
             return False
         except Exception as exc:
-            self._failed(request, exc, what)
+            self.failed(request, exc, what)
             return False
         if type(result) is CoroutineType:
             if request is self._send_request:
                 # The shared request of plain sends is reused by the next
                 # message; a coroutine that outlives this one needs its own.
                 request = Request(0, request.source)
-            self._start_coroutine((request, result, auto, what))
+            self.workers.start((request, result, auto, what))
             return True
         if request.session and not request.answered:
-            self._finish(request, result, auto)
+            self.finish(request, result, auto)
         return False
 
     def _deliver_answer(self, source: int, session: int, ptype: int, payload: Any) -> bool:
@@ -429,48 +407,3 @@ class Service:
         if session:
             self.node.post(source, (self.handle, session, PTYPE_ERROR, f"no dispatch for protocol {name}"))
         return False
-
-    # --- worker coroutines ------------------------------------------------
-
-    def _start_coroutine(self, job: tuple[Request, Any, bool, str]) -> None:
-        if self.idle_workers:
-            self.turn.hand_to(self.idle_workers.pop(), outcome.Value(job))
-        else:
-            self.turn.reserve()
-            assert self.nursery is not None
-            self.nursery.start_soon(self._worker, job, name=f"skypy{address(self.handle)}")
-
-    async def _worker(self, job: tuple[Request, Any, bool, str]) -> None:
-        """Run coroutines one after another, holding the turn, until none is wanted."""
-        current.set(self)
-        task = current_task()
-        if self.dead:  # gone between being spawned and starting
-            job[1].close()
-            return
-        self.turn.holder = task
-        while True:
-            request, coro, auto, what = job
-            self.request = request
-            try:
-                result = await coro
-            except ServiceExit:
-                return
-            except Exception as exc:
-                self._failed(request, exc, what)
-            else:
-                self._finish(request, result, auto)
-            if self.dead or len(self.idle_workers) >= MAX_IDLE_WORKERS:
-                self.turn.release()
-                return
-            self.idle_workers.append(task)
-            own = self.pass_turn(task)
-            if own is not None:
-                job = own.unwrap()
-            else:
-                job = await wait_task_rescheduled(lambda _: self._idle_worker_cancelled(task))
-
-    def _idle_worker_cancelled(self, task: Task) -> Abort:
-        # Out of the pool first, so the loop never hands a job to a task
-        # that trio is already resuming with Cancelled.
-        self.idle_workers.remove(task)
-        return Abort.SUCCEEDED

@@ -30,7 +30,9 @@ import trio
 from .errors import SkypyError
 from .message import address
 from .node import Node
-from .service import Service, current
+from .current import current
+from .service import Service
+from .workers import Workers
 
 DEFAULTS: dict[str, Any] = {"endless": 5.0, "interrupt": 0, "signal": "SIGUSR1"}
 
@@ -45,7 +47,7 @@ class Interrupted(SkypyError):
 
 # Where skypy calls into service code and catches what it raises: the only
 # frames an interrupt may unwind to.
-_ENTRY_CODES = frozenset({Service.invoke.__code__, Service._worker.__code__, Node._boot.__code__})
+_ENTRY_CODES = frozenset({Service.invoke.__code__, Workers._run.__code__, Node._boot.__code__})
 
 
 def inside_handler(frame: FrameType | None) -> bool:

@@ -1,0 +1,26 @@
+"""What a coroutine of a service is serving: the request to answer, or a timer to run."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+
+class Request:
+    """The request a coroutine serves: whom to answer, and whether it has been."""
+
+    __slots__ = ("session", "source", "answered", "ignored")
+
+    def __init__(self, session: int, source: int) -> None:
+        self.session = session
+        self.source = source
+        self.answered = False
+        self.ignored = False
+
+
+class TimeoutCallback:
+    """A session that starts a coroutine when its timer fires, instead of waking one."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[[], Any]) -> None:
+        self.fn = fn
