@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 # How many steps (messages, forks) the loop takes before letting other
 # services run; and a suspending coroutine, before it leaves the rest to the loop.
-BATCH = 128
+BATCH = 256
 PASS_BUDGET = 16
 # What `advance` did: gave the turn to another task, found nothing to do,
 # or used up its budget with work still waiting.
