@@ -29,6 +29,7 @@ import trio
 
 import skypy
 from skypy import netpack, socket
+from messages import report  # bench/messages.py: one way to print figures
 
 BULK_BYTES = 64 << 20
 BULK_BLOCK = 64 << 10
@@ -241,12 +242,7 @@ def main() -> None:
     parser.add_argument("--bulk-rounds", type=int, default=5, help="64 MiB transfers per server")
     args = parser.parse_args()
     pin(0)
-    results = measure(args)
-    if args.json:
-        print(json.dumps(results))
-        return
-    for name, r in results.items():
-        print(f"{name:14} {r['value']:>10,} {r['unit']:14} baseline {r['baseline']:>10,}  ratio {r['ratio']:.2f}x")
+    report(measure(args), args.json)
 
 
 if __name__ == "__main__":

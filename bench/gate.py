@@ -14,13 +14,13 @@ no agent; same client, same run. Each is the median of `--repeats` runs.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 from typing import Any
 
 import trio
 
 import echo  # bench/echo.py: its load client and its socket-level echo server
+from messages import report  # bench/messages.py: one way to print figures
 import skypy
 from skypy import netpack, socket
 
@@ -79,9 +79,7 @@ def main() -> None:
     args = parser.parse_args()
     echo.pin(0)
     results = measure(args)
-    r = results["gate"]
-    print(json.dumps(results) if args.json else
-          f"gate {r['value']:,} {r['unit']}, baseline (echo_dispatch) {r['baseline']:,}, ratio {r['ratio']:.2f}x")
+    report(results, args.json)
 
 
 if __name__ == "__main__":

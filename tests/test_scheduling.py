@@ -160,21 +160,26 @@ async def test_at_most_one_coroutine_of_a_service_runs_while_others_interleave(n
     assert violations == []
 
 
-async def test_trio_await_inside_a_handler_keeps_the_turn(node):
-    order = []
-    gate = trio.Event()
+def slow_and_quick(order, wait):
+    """A service whose "lua" handler awaits `wait()` mid-way and whose "text" handler answers at once."""
 
     async def service():
         async def slow(session, source):
             order.append("slow-start")
-            await gate.wait()  # a plain trio await: the service waits with it
+            await wait()
             order.append("slow-end")
             skypy.ret()
 
         skypy.dispatch("lua", slow)
         skypy.dispatch("text", lambda session, source: (order.append("quick"), skypy.ret()))
 
-    addr = await skypy.newservice(service)
+    return service
+
+
+async def test_trio_await_inside_a_handler_keeps_the_turn(node):
+    order = []
+    gate = trio.Event()
+    addr = await skypy.newservice(slow_and_quick(order, gate.wait))  # a plain trio await
     async with trio.open_nursery() as nursery:
         nursery.start_soon(node.call, addr, "lua")
         await trio.testing.wait_all_tasks_blocked()
@@ -188,18 +193,7 @@ async def test_trio_await_inside_a_handler_keeps_the_turn(node):
 async def test_unlocked_await_lets_other_messages_run(node):
     order = []
     gate = trio.Event()
-
-    async def service():
-        async def slow(session, source):
-            order.append("slow-start")
-            await skypy.unlocked(gate.wait())
-            order.append("slow-end")
-            skypy.ret()
-
-        skypy.dispatch("lua", slow)
-        skypy.dispatch("text", lambda session, source: (order.append("quick"), skypy.ret()))
-
-    addr = await skypy.newservice(service)
+    addr = await skypy.newservice(slow_and_quick(order, lambda: skypy.unlocked(gate.wait())))
     async with trio.open_nursery() as nursery:
         nursery.start_soon(node.call, addr, "lua")
         await trio.testing.wait_all_tasks_blocked()
