@@ -1,9 +1,10 @@
 """One service: its mailbox, its loop, its coroutines, sessions and requests.
 
-The loop task takes messages in arrival order. A handler that is a plain
-function runs inline in the loop, with no task switch; one that returns a
-coroutine gets a worker task (pooled, like skynet's coroutine pool) that runs
-it under the service's turn (see turn.py).
+Messages are taken in arrival order by whichever task holds the service's
+turn (turn.py): the loop task, a coroutine that just suspended, or a sender
+running an idle service inline. A handler that is a plain function runs
+right there, with no task switch; one that returns a coroutine gets a worker
+task (workers.py) that runs it under the turn.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ import outcome
 import trio
 from trio.lowlevel import Task, current_task, wait_task_rescheduled
 
+from .current import current
 from .errors import CallError, ServiceExit, SkypyError
 from .message import PTYPE_ERROR, PTYPE_RESPONSE, Message, address
 from .protocol import Handler, ProtocolTable
-from .current import current
 from .request import Request, TimeoutCallback
 from .turn import Turn
 from .workers import Workers
