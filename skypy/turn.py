@@ -65,12 +65,12 @@ class Turn:
             return
         self.ready.append((task, value))
         if self.holder is None:
-            self._give(self.loop_task)  # type: ignore[arg-type]
+            self.give_loop()
 
     def kick(self) -> None:
         """Tell an idle service's loop that there is work (a message, a fork)."""
         if self.holder is None:
-            self._give(self.loop_task)  # type: ignore[arg-type]
+            self.give_loop()
 
     def close(self) -> None:
         """The service is going: nobody gets the turn again; woken tasks run at once to their end."""
@@ -103,11 +103,7 @@ class Turn:
             self.holder = task
             reschedule(task, value)
         else:
-            self._give(self.loop_task)  # type: ignore[arg-type]
-
-    def _give(self, task: Task) -> None:
-        self.holder = task
-        reschedule(task)
+            self.give_loop()
 
     def abort_for(self, task: Task, unregister: Callable[[], bool]) -> Callable[[Callable[[], object]], Abort]:
         """The abort function for `task` parked until a wakeup.
@@ -141,12 +137,13 @@ class Turn:
         entry = (task, outcome.Value(None))
         self.ready.append(entry)
         if self.holder is None:
-            self._give(self.loop_task)  # type: ignore[arg-type]
+            self.give_loop()
         await wait_task_rescheduled(abort)
 
     def give_loop(self) -> None:
-        """Hand the turn to the (parked) loop task, which checkpoints and carries on."""
-        self._give(self.loop_task)  # type: ignore[arg-type]
+        """Hand the turn to the (parked) loop task, which carries on from where it stopped."""
+        self.holder = self.loop_task
+        reschedule(self.loop_task)  # type: ignore[arg-type]
 
     async def park_loop(self) -> None:
         """The loop task waits until it holds the turn again (after a hand-off, or idle)."""
