@@ -4,14 +4,7 @@ import pytest
 import trio
 
 import skypy
-
-
-def echo(session, source, *args):
-    skypy.ret(*args)
-
-
-async def echo_service():
-    skypy.dispatch("lua", echo)
+from tinyservices import echo, echo_service
 
 
 def forgot(logs, addr):

@@ -8,6 +8,7 @@ import trio
 import trio.testing
 
 import skypy
+from tinyservices import echo_service
 from skypy import socket
 
 
@@ -61,10 +62,6 @@ def table(lines):
     pairs = [line.split("\t", 1) for line in lines[:-1]]
     assert [k for k, _ in pairs] == sorted(k for k, _ in pairs)
     return dict(pairs)
-
-
-async def echo_service():
-    skypy.dispatch("lua", lambda session, source, *args: skypy.ret(*args))
 
 
 async def test_the_console_logs_the_real_port_it_listens_on(node, logs):

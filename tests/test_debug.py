@@ -7,6 +7,7 @@ import pytest
 import trio.testing
 
 import skypy
+from tinyservices import write_service
 
 
 async def idle_service():
@@ -17,10 +18,6 @@ def spin(seconds):
     end = perf_counter() + seconds
     while perf_counter() < end:
         pass
-
-
-def write_service(folder, name, source):
-    (folder / f"{name}.py").write_text(source)
 
 
 async def test_stat_reports_cpu_messages_mailbox_and_suspended_tasks(node):

@@ -4,10 +4,7 @@ import pytest
 import trio
 
 import skypy
-
-
-async def echo_service():
-    skypy.dispatch("lua", lambda session, source, *args: skypy.ret(*args))
+from tinyservices import echo_service
 
 
 async def test_the_block_is_a_service_that_others_can_call():

@@ -5,14 +5,7 @@ import trio
 import trio.testing
 
 import skypy
-
-
-def echo(session, source, *args):
-    skypy.ret(*args)
-
-
-async def echo_service():
-    skypy.dispatch("lua", echo)
+from tinyservices import echo, echo_service, write_service
 
 
 async def sleeper_service():
@@ -21,10 +14,6 @@ async def sleeper_service():
         skypy.ret("woke")
 
     skypy.dispatch("lua", nap)
-
-
-def write_service(tmp_path, name, source):
-    (tmp_path / f"{name}.py").write_text(source)
 
 
 async def test_address_is_printed_as_skynet_does():
