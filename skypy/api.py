@@ -93,12 +93,12 @@ def _request(svc: Service, addr: Address, ptype: str | int, args: tuple[Any, ...
     """Send a request: its session, and its answer's values if the callee answered inline, else NOT_YET."""
     node = svc.node
     dest = node.resolve(addr)
-    if dest not in node.services:
+    callee = node.services.get(dest)
+    if callee is None:
         raise ServiceNotFound(f"call to invalid address {address(dest)}")
     pid, payload = _payload(svc, ptype, args)
     session = svc.new_session()
     msg = (svc.handle, session, pid, payload)
-    callee = node.services[dest]
     if callee.turn.holder is None and svc.turn.holder is current_task() and callee is not svc:
         callee.run_inline(msg)
         values = svc.take_answer(session)
