@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import outcome
 import trio
-from trio.lowlevel import Task, current_task, wait_task_rescheduled
+from trio.lowlevel import Task, cancel_shielded_checkpoint, current_task, wait_task_rescheduled
 
 from .current import current
 from .errors import CallError, ServiceExit, SkypyError
@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 # services run; and a suspending coroutine, before it leaves the rest to the loop.
 BATCH = 256
 PASS_BUDGET = 16
+# How many times a suspending coroutine finds its own wake-up next before
+# one trio checkpoint (see park).
+OWN_WAKEUPS_PER_CHECKPOINT = 32
 # What `advance` did: gave the turn to another task, found nothing to do,
 # or used up its budget with work still waiting.
 HANDED: Any = object()
@@ -93,6 +96,7 @@ class Service:
         self.endless = False
         self.messages_handled = 0
         self.inline_calls = 0
+        self.own_wakeups = 0
         self._last_session = 0
 
     def __repr__(self) -> str:
@@ -283,6 +287,13 @@ class Service:
         if holding:
             own = self.pass_turn(task)
             if own is not None:
+                # Its own wake-up came next, so it carries on without parking.
+                # A loop of such suspensions (yield_ with nothing else queued)
+                # would never let trio run the rest of the node: now and then,
+                # it does, keeping the turn.
+                self.own_wakeups += 1
+                if self.own_wakeups % OWN_WAKEUPS_PER_CHECKPOINT == 0:
+                    await cancel_shielded_checkpoint()
                 return own.unwrap()
         return await wait_task_rescheduled(self.turn.abort_for(task, unregister))
 

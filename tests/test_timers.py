@@ -100,6 +100,28 @@ async def test_timeout_zero_and_sleep_zero_queue_behind_waiting_messages(node):
     assert order == ["first", "queued-before", "timeout0", "first-resumed"]
 
 
+async def test_a_coroutine_looping_on_yield_lets_the_rest_of_the_node_run(node):
+    # Its own wake-up is always next, so it never has to park: the service
+    # must still give trio a turn now and then, or nothing else ever runs.
+    spinning = True
+    rounds = 0
+
+    async def service():
+        async def spin():
+            nonlocal rounds
+            while spinning:
+                rounds += 1
+                await skypy.yield_()
+
+        skypy.fork(spin)
+
+    await skypy.newservice(service)
+    with trio.fail_after(10):
+        while rounds < 1000:
+            await trio.sleep(0)  # this task is the rest of the node
+    spinning = False
+
+
 async def test_wait_suspends_until_wakeup(node):
     order = []
 
