@@ -75,6 +75,8 @@ async def unlocked(awaitable: Awaitable[T]) -> T:
     if turn.holder is not current_task():
         return await awaitable
     request = svc.request
+    if svc.suspend_hooks:
+        svc.suspending(turn.holder)
     turn.release()
     try:
         return await awaitable

@@ -81,6 +81,10 @@ class Service:
         self._send_request = Request(0, 0)
         self.workers = Workers(self)
         self.exit_hooks: list[Callable[[], None]] = []
+        # task -> called with it when that coroutine next parks, unlocks or
+        # ends: a socket it reads itself goes back to the socket server's
+        # reader task (socketpool.py's pull).
+        self.suspend_hooks: dict[Task, Callable[[Task], None]] = {}
         self.nursery: trio.Nursery | None = None
         self.dead = False
         self.cancel_scope = trio.CancelScope()
@@ -97,6 +101,9 @@ class Service:
         self.messages_handled = 0
         self.inline_calls = 0
         self.own_wakeups = 0
+        # A mailbox message was taken since the turn was last freed for
+        # contenders (see advance).
+        self.mail_taken = False
         self._last_session = 0
 
     def __repr__(self) -> str:
@@ -255,7 +262,16 @@ class Service:
                 elif self.forks:
                     if not self.invoke(*self.forks.popleft()):
                         continue
+                elif turn.contenders and (self.mail_taken or not mailbox):
+                    # Coroutines back from reading their own sockets
+                    # (socketpool.py's pull) take the free turn one after
+                    # another; with a message at least between two such
+                    # rounds, neither they nor the mailbox can starve.
+                    self.mail_taken = False
+                    turn.free()
+                    return IDLE
                 elif mailbox:
+                    self.mail_taken = True
                     if not self.dispatch(mailbox.popleft()):
                         continue
                 else:
@@ -295,7 +311,17 @@ class Service:
                 if self.own_wakeups % OWN_WAKEUPS_PER_CHECKPOINT == 0:
                     await cancel_shielded_checkpoint()
                 return own.unwrap()
+        if self.suspend_hooks:
+            # Only now that it really parks: a wake-up of its own next is
+            # not a suspension anyone else could see.
+            self.suspending(task)
         return await wait_task_rescheduled(self.turn.abort_for(task, unregister))
+
+    def suspending(self, task: Task) -> None:
+        """`task` gives up the turn: run the hook it left, if any."""
+        hook = self.suspend_hooks.pop(task, None)
+        if hook is not None:
+            hook(task)
 
     def dispatch(self, msg: Message) -> bool:
         """Handle one message; True when a coroutine now holds the turn."""
@@ -347,7 +373,7 @@ class Service:
             self.cpu += spent
             self.node.meter.lent += spent
             if turn.holder is me:  # a BaseException escaped a handler: the turn goes back
-                turn.holder = None
+                turn.free()
                 if self.mailbox or self.forks or turn.ready:
                     turn.kick()
 

@@ -9,7 +9,9 @@ one runnable task per service to pick from.
 
 The order is skynet's: coroutines woken since the turn was last passed run
 first (FIFO); then queued forks start, then the next mailbox message is
-dispatched. The service's loop task does this, and so does a coroutine that
+dispatched. Coroutines back from reading their own sockets (contenders)
+take the freed turn ahead of the next message, though never twice without
+a message between: their bytes would otherwise have come as DATA messages. The service's loop task does this, and so does a coroutine that
 suspends (see Service.pass_turn): it runs the next steps itself until some
 other task holds the turn, which saves a round through trio's scheduler. Cancellation of a parked
 coroutine (a call timeout, say) counts as a wake-up and waits its turn like
@@ -18,7 +20,8 @@ one, rather than letting trio resume it at once next to the running holder.
 Every parked task is rescheduled exactly once, by whichever comes first:
 its waker, the turn passing to it, or (once the service is closing) trio's
 cancellation. trio treats a second reschedule as an internal error, so each
-path below says why it cannot happen twice.
+path below says why it cannot happen twice. (A task in wait_free cannot be
+cancelled, and the list of them is emptied before they are rescheduled.)
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ CLOSED: Any = object()
 class Turn:
     """Hands a service's single turn between its loop task and its coroutines."""
 
-    __slots__ = ("holder", "ready", "loop_task", "closed", "passing", "own")
+    __slots__ = ("holder", "ready", "loop_task", "closed", "passing", "own", "contenders")
 
     def __init__(self) -> None:
         # The task allowed to run service code now: None while the service is
@@ -57,6 +60,8 @@ class Turn:
         # rescheduled, since it is not parked.
         self.passing: Task | None = None
         self.own: outcome.Outcome[Any] | None = None
+        # Tasks waiting for the turn to be freed, to try for it then (wait_free).
+        self.contenders: list[Task] = []
 
     def wake(self, task: Task, value: outcome.Outcome[Any]) -> None:
         """Queue a parked coroutine to resume, with `value`, when the turn comes to it."""
@@ -81,6 +86,30 @@ class Turn:
         ready, self.ready = self.ready, deque()
         for task, value in ready:
             reschedule(task, value)
+        self._wake_contenders()
+
+    async def wait_free(self) -> None:
+        """Wait, not cancellable, until the turn is freed for contenders (or the service closes).
+
+        For a task that wants the turn but has no place in skynet's order (a
+        coroutine back from reading its socket itself): the holder frees the
+        turn for all of them at once, before its next mailbox message (see
+        Service.advance), and they take it one after another within one
+        round of trio's scheduler. `acquire` would have it handed over, one
+        task a round, and everyone waking meanwhile queue behind: a convoy.
+        """
+        self.contenders.append(current_task())
+        await wait_task_rescheduled(_uncancellable)
+
+    def free(self) -> None:
+        """Nobody holds the turn now: the tasks in wait_free try for it."""
+        self.holder = None
+        self._wake_contenders()
+
+    def _wake_contenders(self) -> None:
+        contenders, self.contenders = self.contenders, []
+        for task in contenders:
+            reschedule(task)
 
     def reserve(self) -> None:
         """The loop gives the turn to a task it is spawning, which has no Task object yet."""
@@ -154,3 +183,7 @@ class Turn:
         # means no later kick can reschedule it a second time.
         self.close()
         return Abort.SUCCEEDED
+
+
+def _uncancellable(_: object) -> Abort:
+    return Abort.FAILED

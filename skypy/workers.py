@@ -62,6 +62,8 @@ class Workers:
                 svc.failed(request, exc, what)
             else:
                 svc.finish(request, result, auto)
+            if svc.suspend_hooks:
+                svc.suspending(task)
             if svc.dead or len(self.idle) >= MAX_IDLE_WORKERS:
                 svc.turn.release()
                 return
