@@ -21,10 +21,9 @@ from .sockettable import ACCEPT, DATA, ERROR, UDP, WARNING, Conn, State
 if TYPE_CHECKING:
     from .socketserver import SocketServer
 
-# The first read asks for this much; then, as skynet does, a read that fills
-# the request doubles the next one and a read under half of it halves it, so
-# bulk streams take few syscalls and chatty ones allocate little.
-READ_SIZE = 4096
+# The first read asks for 4096 bytes (Conn.read_size); then, as skynet does,
+# a read that fills the request doubles the next one and a read under half of
+# it halves it, so bulk streams take few syscalls and chatty ones allocate little.
 READ_MIN = 256
 READ_MAX = 1 << 20
 DATAGRAM_MAX = 65536
@@ -90,28 +89,41 @@ async def read_loop(server: SocketServer, conn: Conn, sock: socket.socket, scope
     """Post what the peer sends as DATA, until FIN, an error, or the fd closes."""
     post = server.node.deliver
     id = conn.id
-    size = READ_SIZE
     with scope:
         # Wait first, then read: after a read the socket is usually
         # drained, and trying again first would cost a failing syscall.
         while await readable(conn, sock, scope):
-            try:
-                data = sock.recv(size)
-            except BlockingIOError:
-                continue
-            except OSError as exc:
-                server.apply(conn, conn.failed(f"read: {exc.strerror or exc}"))
+            data = receive(server, conn, sock)
+            if data is None:
                 return
-            n = len(data)
-            if not n:
-                server.apply(conn, conn.peer_closed())
-                return
-            if conn.received(n):
+            if data:
+                conn.posted += 1
                 post(conn.owner, (0, 0, PTYPE_SOCKET, (DATA, id, data)))
-            if n == size:
-                size = min(size * 2, READ_MAX)
-            elif n * 2 < size and size > READ_MIN:
-                size //= 2
+
+def receive(server: SocketServer, conn: Conn, sock: socket.socket) -> bytes | None:
+    """One recv from connected TCP `sock`, for its reader task or a coroutine pulling it.
+
+    The bytes for the owner; b"" if there are none (it would block, or they
+    are discarded while closing); None once reading is over (FIN or an
+    error, already applied).
+    """
+    size = conn.read_size
+    try:
+        data = sock.recv(size)
+    except BlockingIOError:
+        return b""
+    except OSError as exc:
+        server.apply(conn, conn.failed(f"read: {exc.strerror or exc}"))
+        return None
+    n = len(data)
+    if not n:
+        server.apply(conn, conn.peer_closed())
+        return None
+    if n == size:
+        conn.read_size = min(size * 2, READ_MAX)
+    elif n * 2 < size and size > READ_MIN:
+        conn.read_size = size // 2
+    return data if conn.received(n) else b""
 
 async def write_loop(server: SocketServer, conn: Conn, sock: socket.socket) -> None:
     """Drain the send queue whenever the kernel has room, then let a close complete."""

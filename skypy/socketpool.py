@@ -10,13 +10,17 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import trio
+from trio.lowlevel import Task, cancel_shielded_checkpoint, current_task, wait_readable
+
 from .errors import SocketClosed, SocketError
 from .message import PTYPE_SOCKET
 from .protocol import Handler
 from .recvbuffer import RecvBuffer
 from .service import Service
 from .socketserver import SocketServer
-from .sockettable import ACCEPT, CLOSE, CONNECT, DATA, ERROR, UDP, WARNING
+from .socketloops import receive
+from .sockettable import ACCEPT, CLOSE, CONNECT, DATA, ERROR, UDP, WARNING, Conn
 
 # What a blocked coroutine waits for, besides a byte count (0: any bytes) or
 # a line separator: the socket to open, or to close (readall).
@@ -31,7 +35,7 @@ class Sock:
 
     __slots__ = (
         "id", "buffer", "connected", "connecting", "closing", "want", "result", "address",
-        "error", "on_accept", "on_udp", "on_warning",
+        "error", "on_accept", "on_udp", "on_warning", "puller", "after_puller",
     )
 
     def __init__(self, id: int, connected: bool) -> None:
@@ -49,6 +53,10 @@ class Sock:
         self.on_accept: Callable[..., Any] | None = None
         self.on_udp: Callable[..., Any] | None = None
         self.on_warning: Callable[..., Any] | None = None
+        # The coroutine pulling from the fd, from its wait until it holds the turn again.
+        self.puller: Task | None = None
+        # Wait tokens of the coroutines closing the socket that wait for the puller to run first.
+        self.after_puller: list[object] = []
 
 
 def take(buffer: RecvBuffer, want: Want) -> bytes | None:
@@ -72,6 +80,9 @@ class SocketPool:
         # Kept apart from socks, as skynet does, so a callback still runs
         # when CLOSE comes for an id this service has let go of.
         self.onclose: dict[int, Callable[[int], Any]] = {}
+        # task -> the connection that coroutine last read or reads itself,
+        # until it parks otherwise (see pull).
+        self.reading: dict[Task, Conn] = {}
 
     @classmethod
     def of(cls, svc: Service) -> SocketPool:
@@ -86,6 +97,8 @@ class SocketPool:
 
     def exited(self) -> None:
         """The service is gone: its sockets close (after flushing) and nobody hears of it."""
+        for task in list(self.reading):
+            self.unpull(task)
         self.server.pools.pop(self.svc.handle, None)
         self.server.close_owned(self.svc.handle)
 
@@ -104,9 +117,7 @@ class SocketPool:
 
     async def wait(self, s: Sock, want: Want) -> Any:
         """Suspend until the handler wakes us: the bytes wanted, or None when the socket closed."""
-        if s.want is not None:
-            raise SocketError(f"socket {s.id} is already being read by another coroutine")
-        s.want = want
+        self._claim(s, want)
         s.result = None
         try:
             await self.svc.suspend_until_woken(s)
@@ -114,6 +125,11 @@ class SocketPool:
             s.want = None
         result, s.result = s.result, None
         return result
+
+    def _claim(self, s: Sock, want: Want) -> None:
+        if s.want is not None:
+            raise SocketError(f"socket {s.id} is already being read by another coroutine")
+        s.want = want
 
     async def read(self, id: int, want: int | bytes) -> bytes:
         """`want` bytes (0: any), or a line ending in separator `want`; SocketClosed if it closes first."""
@@ -125,10 +141,102 @@ class SocketPool:
             return result
         # A read started after, or during, a close ends at once.
         if s.connected and not s.closing:
-            result = await self.wait(s, want)
+            svc = self.svc
+            task = current_task()
+            conn = self.server.pullable(id, svc.handle)
+            if conn is not None and self.reading.get(task) is conn and svc.turn.holder is task:
+                result = await self.pull(s, conn, want, task)
+            else:
+                result = await self.wait(s, want)
+                # Read again before parking otherwise, and it pulls (see
+                # pull); a connection it pulled before goes back first.
+                self.unpull(task)
+                conn = self.server.table.get(id)
+                if conn is not None:
+                    self.reading[task] = conn
+                    svc.suspend_hooks[task] = self.unpull
             if result is not None:
                 return result
         raise SocketClosed(f"socket {id} closed before the read was satisfied", s.buffer.take_all())
+
+    async def pull(self, s: Sock, conn: Conn, want: int | bytes, task: Task) -> bytes | None:
+        """Read `conn` in this coroutine: wait for its fd, recv, until `want` is met; None if it ended.
+
+        For a read loop: a coroutine whose last suspension was a read of
+        `conn`. Through the reader task each message would cost two rounds of
+        trio's scheduler (the reader task's, then the coroutine's); this way
+        it costs one. The coroutine keeps the fd from then on until it parks
+        otherwise or ends (its suspend hook), when the reader task takes
+        over again; a coroutine that parks between reads never pulls, as
+        that hand-over would cost more than it saves. It passes the turn on
+        while it waits, as park does, and takes it back when it can.
+        """
+        svc = self.svc
+        turn = svc.turn
+        server = self.server
+        self._claim(s, want)
+        if conn.puller is not task:
+            server.pull(conn, task)
+        sock = conn.sock
+        request = svc.request
+        # As trio's streams do, first let one round of the scheduler pass and
+        # try the recv then: under load the bytes are there by now, and
+        # neither the fd's registration with epoll nor a wait is needed.
+        first = True
+        try:
+            while True:
+                s.puller = task
+                svc.pass_turn(task)
+                try:
+                    if first:
+                        await cancel_shielded_checkpoint()
+                    elif conn.pull_fd is not None and conn.sock is sock:  # (not closed by a handler just run)
+                        await wait_readable(conn.pull_fd)
+                except trio.ClosedResourceError:
+                    pass  # closed or abandoned under us: seen below
+                finally:
+                    if turn.holder is None:
+                        turn.holder = task
+                    else:
+                        await self._retake_turn(task)
+                first = False
+                s.puller = None
+                svc.request = request
+                if conn.sock is not sock or conn.puller is not task or self.socks.get(s.id) is not s:
+                    # Coroutines closing it wait until we have run (see close).
+                    for token in s.after_puller:
+                        svc.wakeup(token)
+                    s.after_puller.clear()
+                    return None
+                data = receive(server, conn, sock)
+                if data is None:
+                    # FIN or an error: CLOSE (or ERROR) is posted, and wakes
+                    # us as it wakes any reader.
+                    self.unpull(task)
+                    s.want = None
+                    return await self.wait(s, want)
+                if data and self._feed(s, data):
+                    result, s.result = s.result, None
+                    return result
+        finally:
+            s.want = None
+            s.puller = None
+
+    async def _retake_turn(self, task: Task) -> None:
+        """Hold the service's turn again, once it is free (see Turn.wait_free)."""
+        turn = self.svc.turn
+        while turn.holder is not None:
+            if turn.closed:
+                return
+            await turn.wait_free()
+        turn.holder = task
+
+    def unpull(self, task: Task) -> None:
+        """`task` parks otherwise: if it reads its connection itself, the reader task takes over."""
+        conn = self.reading.pop(task, None)
+        if conn is not None:
+            self.svc.suspend_hooks.pop(task, None)
+            self.server.unpull(conn, task)
 
     async def readall(self, id: int) -> bytes:
         """Every byte until the socket closes."""
@@ -170,6 +278,12 @@ class SocketPool:
         self.server.close(id, (svc.handle, session), timeout)
         try:
             await svc.wait_session(session)
+            if s.puller is not None:
+                # A coroutine pulling from the fd was woken by its closing but
+                # has not run yet: it goes first (DESIGN.md §3).
+                token = object()
+                s.after_puller.append(token)
+                await svc.suspend_until_woken(token)
         finally:
             self.forget(id)
 
@@ -178,35 +292,41 @@ class SocketPool:
     def dispatch(self, session: int, source: int, kind: int, id: int, *args: Any) -> Any:
         """Handle one socket event; a callback's coroutine is returned to run as one."""
         if kind == DATA:
+            conn = self.server.table.conns.get(id)
+            if conn is not None and conn.posted:
+                conn.posted -= 1
             s = self.socks.get(id)
             if s is None:
                 self.svc.node.log(self.svc.handle, f"socket: drop package from {id}")
-                return None
-            data = args[0]
-            buffer = s.buffer
-            want = s.want
-            if want == 0 and not buffer:
-                # The usual case (a reader waiting for anything): hand the
-                # bytes over without passing them through the buffer.
-                s.want = None
-                s.result = data
+            elif self._feed(s, args[0]):
                 self.svc.wakeup(s)
-                return None
-            if buffer.push(data):
-                self._overflow(s)
-                return None
-            if want is not None:
-                result = take(buffer, want)
-                if result is not None:
-                    s.want = None  # so later DATA cannot take for it again
-                    s.result = result
-                    self.svc.wakeup(s)
             return None
         handler = _EVENTS.get(kind)
         if handler is None:
             self.svc.node.log(self.svc.handle, f"socket: unknown event {kind} for {id}")
             return None
         return handler(self, id, *args)
+
+    def _feed(self, s: Sock, data: bytes) -> bool:
+        """Take `data` in for `s`; True if its reader now has what it wants (in `s.result`)."""
+        buffer = s.buffer
+        want = s.want
+        if want == 0 and not buffer:
+            # The usual case (a reader waiting for anything): hand the
+            # bytes over without passing them through the buffer.
+            s.want = None
+            s.result = data
+            return True
+        if buffer.push(data):
+            self._overflow(s)
+            return False
+        if want is not None:
+            result = take(buffer, want)
+            if result is not None:
+                s.want = None  # so later DATA cannot take for it again
+                s.result = result
+                return True
+        return False
 
     def _overflow(self, s: Sock) -> None:
         self.svc.node.log(self.svc.handle, f"socket buffer overflow: fd={s.id} size={len(s.buffer)}")

@@ -9,6 +9,7 @@ socketloops.py; this module takes the requests and carries out the rules.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any, Callable
 
 import trio
@@ -174,6 +175,50 @@ class SocketServer:
                 conn.owner = 0
                 self.apply(conn, conn.close(None))
 
+    # --- a coroutine reading a connection itself (SocketPool.pull) ---------------
+
+    def pullable(self, id: int, owner: int) -> Conn | None:
+        """`id`'s Conn if a coroutine of `owner` may read its fd itself now, else None.
+
+        Only a connected TCP socket, and only once the DATA already posted
+        to the owner has been taken, as those bytes come first.
+        """
+        conn = self.table.conns.get(id)
+        if conn is None or conn.state is not State.CONNECTED or conn.kind != "tcp":
+            return None
+        return conn if conn.owner == owner and not conn.posted else None
+
+    def pull(self, conn: Conn, task: Any) -> None:
+        """The owner's coroutine in `task` reads `conn` from now on, waiting on `conn.pull_fd`.
+
+        The reader task stops: it would cost a second round through trio's
+        scheduler per message (it wakes, posts DATA, and the coroutine wakes).
+        The coroutine waits on a dup of the fd, so that closing the dup wakes
+        it alone (see _wake_puller), not the writer waiting on the fd.
+        """
+        if conn.pull_fd is None:
+            conn.pull_fd = os.dup(conn.sock.fileno())
+        if conn.puller is None and conn.reader is not None:
+            conn.reader.cancel()
+            conn.reader = None
+        conn.puller = task
+
+    def unpull(self, conn: Conn, task: Any) -> None:
+        """The coroutine in `task` stops reading `conn` (it waits for something else): a reader task takes over."""
+        if conn.puller is task:
+            conn.puller = None
+            # While closing (HALFCLOSE) too: the reader discards what comes.
+            if conn.sock is not None and conn.state in (State.CONNECTED, State.HALFCLOSE):
+                self._start_reading(conn)
+
+    def _wake_puller(self, conn: Conn) -> None:
+        """Wake a coroutine waiting on `conn.pull_fd` (ClosedResourceError), and close that dup."""
+        fd = conn.pull_fd
+        if fd is not None:
+            conn.pull_fd = None
+            notify_closing(fd)
+            os.close(fd)
+
     def info(self) -> list[dict[str, Any]]:
         """Every socket's counters, by id."""
         return [conn.info() for conn in self.table]
@@ -197,6 +242,8 @@ class SocketServer:
             elif effect is Effect.READ:
                 self._start_reading(conn)
             elif effect is Effect.STOP_READ:
+                conn.puller = None
+                self._wake_puller(conn)
                 if conn.reader is not None:
                     conn.reader.cancel()
                     conn.reader = None
@@ -218,6 +265,7 @@ class SocketServer:
             return
         conn.sock = None
         conn.reader = None
+        self._wake_puller(conn)  # the dup too, or the socket would stay open
         if conn.kind == "tcp":
             # Closing with unread input makes the kernel send RST instead of
             # FIN, and a peer that gets RST may drop what it has not read yet:

@@ -74,7 +74,7 @@ class Conn:
     __slots__ = (
         "id", "kind", "state", "owner", "sock", "queue", "address",
         "bytes_read", "bytes_written", "opened", "close_posted", "close_requested",
-        "closers", "writing", "reader", "timer", "peer",
+        "closers", "writing", "reader", "timer", "peer", "read_size", "puller", "pull_fd", "posted",
     )
 
     def __init__(self, id: int, kind: str, state: State, owner: int) -> None:
@@ -97,6 +97,15 @@ class Conn:
         self.reader: Any = None  # the cancel scope of the reading (or accepting) task
         self.timer: Any = None  # the cancel scope of a close timeout
         self.peer: Any = None  # a UDP socket's default destination
+        self.read_size = 4096  # the next recv's size, adapted to the traffic (socketloops.receive)
+        # The task of the owner's coroutine that reads the fd itself instead
+        # of a reader task (socketpool.py's pull), waiting on `pull_fd`, a
+        # dup of the fd that is closed to wake it.
+        self.puller: Any = None
+        self.pull_fd: int | None = None
+        # DATA posted to the owner and not yet taken by its SocketPool: a
+        # coroutine may pull only when there is none, as those bytes come first.
+        self.posted = 0
 
     def __repr__(self) -> str:
         return f"<Conn {self.id} {self.kind} {self.state.value} owner={self.owner:#x}>"
@@ -128,6 +137,7 @@ class Conn:
         if state in (State.OPENING, State.CONNECTING, State.HALFCLOSE):
             raise SocketError(f"socket {self.id} cannot be started while {state.value}")
         self.owner = owner
+        self.posted = 0  # any DATA still in flight went to the old owner
         effects: list[Any] = [(CONNECT, self.id, self.address)]
         if state is State.ACCEPTED:
             self.state = State.CONNECTED
