@@ -10,16 +10,15 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-import trio
-from trio.lowlevel import Task, cancel_shielded_checkpoint, current_task, wait_readable
+from trio.lowlevel import Task, current_task
 
 from .errors import SocketClosed, SocketError
 from .message import PTYPE_SOCKET
 from .protocol import Handler
 from .recvbuffer import RecvBuffer
 from .service import Service
+from .socketpull import pull
 from .socketserver import SocketServer
-from .socketloops import receive
 from .sockettable import ACCEPT, CLOSE, CONNECT, DATA, ERROR, UDP, WARNING, Conn
 
 # What a blocked coroutine waits for, besides a byte count (0: any bytes) or
@@ -81,7 +80,7 @@ class SocketPool:
         # when CLOSE comes for an id this service has let go of.
         self.onclose: dict[int, Callable[[int], Any]] = {}
         # task -> the connection that coroutine last read or reads itself,
-        # until it parks otherwise (see pull).
+        # until it parks otherwise (see socketpull.py).
         self.reading: dict[Task, Conn] = {}
 
     @classmethod
@@ -117,7 +116,7 @@ class SocketPool:
 
     async def wait(self, s: Sock, want: Want) -> Any:
         """Suspend until the handler wakes us: the bytes wanted, or None when the socket closed."""
-        self._claim(s, want)
+        self.claim(s, want)
         s.result = None
         try:
             await self.svc.suspend_until_woken(s)
@@ -126,7 +125,8 @@ class SocketPool:
         result, s.result = s.result, None
         return result
 
-    def _claim(self, s: Sock, want: Want) -> None:
+    def claim(self, s: Sock, want: Want) -> None:
+        """Make `want` what the one coroutine reading `s` waits for; SocketError if another reads it."""
         if s.want is not None:
             raise SocketError(f"socket {s.id} is already being read by another coroutine")
         s.want = want
@@ -145,11 +145,11 @@ class SocketPool:
             task = current_task()
             conn = self.server.pullable(id, svc.handle)
             if conn is not None and self.reading.get(task) is conn and svc.turn.holder is task:
-                result = await self.pull(s, conn, want, task)
+                result = await pull(self, s, conn, want, task)
             else:
                 result = await self.wait(s, want)
                 # Read again before parking otherwise, and it pulls (see
-                # pull); a connection it pulled before goes back first.
+                # socketpull.py); a connection it pulled before goes back first.
                 self.unpull(task)
                 conn = self.server.table.get(id)
                 if conn is not None:
@@ -158,78 +158,6 @@ class SocketPool:
             if result is not None:
                 return result
         raise SocketClosed(f"socket {id} closed before the read was satisfied", s.buffer.take_all())
-
-    async def pull(self, s: Sock, conn: Conn, want: int | bytes, task: Task) -> bytes | None:
-        """Read `conn` in this coroutine: wait for its fd, recv, until `want` is met; None if it ended.
-
-        For a read loop: a coroutine whose last suspension was a read of
-        `conn`. Through the reader task each message would cost two rounds of
-        trio's scheduler (the reader task's, then the coroutine's); this way
-        it costs one. The coroutine keeps the fd from then on until it parks
-        otherwise or ends (its suspend hook), when the reader task takes
-        over again; a coroutine that parks between reads never pulls, as
-        that hand-over would cost more than it saves. It passes the turn on
-        while it waits, as park does, and takes it back when it can.
-        """
-        svc = self.svc
-        turn = svc.turn
-        server = self.server
-        self._claim(s, want)
-        if conn.puller is not task:
-            server.pull(conn, task)
-        sock = conn.sock
-        request = svc.request
-        # As trio's streams do, first let one round of the scheduler pass and
-        # try the recv then: under load the bytes are there by now, and
-        # neither the fd's registration with epoll nor a wait is needed.
-        first = True
-        try:
-            while True:
-                s.puller = task
-                svc.pass_turn(task)
-                try:
-                    if first:
-                        await cancel_shielded_checkpoint()
-                    elif conn.pull_fd is not None and conn.sock is sock:  # (not closed by a handler just run)
-                        await wait_readable(conn.pull_fd)
-                except trio.ClosedResourceError:
-                    pass  # closed or abandoned under us: seen below
-                finally:
-                    if turn.holder is None:
-                        turn.holder = task
-                    else:
-                        await self._retake_turn(task)
-                first = False
-                s.puller = None
-                svc.request = request
-                if conn.sock is not sock or conn.puller is not task or self.socks.get(s.id) is not s:
-                    # Coroutines closing it wait until we have run (see close).
-                    for token in s.after_puller:
-                        svc.wakeup(token)
-                    s.after_puller.clear()
-                    return None
-                data = receive(server, conn, sock)
-                if data is None:
-                    # FIN or an error: CLOSE (or ERROR) is posted, and wakes
-                    # us as it wakes any reader.
-                    self.unpull(task)
-                    s.want = None
-                    return await self.wait(s, want)
-                if data and self._feed(s, data):
-                    result, s.result = s.result, None
-                    return result
-        finally:
-            s.want = None
-            s.puller = None
-
-    async def _retake_turn(self, task: Task) -> None:
-        """Hold the service's turn again, once it is free (see Turn.wait_free)."""
-        turn = self.svc.turn
-        while turn.holder is not None:
-            if turn.closed:
-                return
-            await turn.wait_free()
-        turn.holder = task
 
     def unpull(self, task: Task) -> None:
         """`task` parks otherwise: if it reads its connection itself, the reader task takes over."""
@@ -298,7 +226,7 @@ class SocketPool:
             s = self.socks.get(id)
             if s is None:
                 self.svc.node.log(self.svc.handle, f"socket: drop package from {id}")
-            elif self._feed(s, args[0]):
+            elif self.feed(s, args[0]):
                 self.svc.wakeup(s)
             return None
         handler = _EVENTS.get(kind)
@@ -307,7 +235,7 @@ class SocketPool:
             return None
         return handler(self, id, *args)
 
-    def _feed(self, s: Sock, data: bytes) -> bool:
+    def feed(self, s: Sock, data: bytes) -> bool:
         """Take `data` in for `s`; True if its reader now has what it wants (in `s.result`)."""
         buffer = s.buffer
         want = s.want
