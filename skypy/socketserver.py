@@ -175,7 +175,7 @@ class SocketServer:
                 conn.owner = 0
                 self.apply(conn, conn.close(None))
 
-    # --- a coroutine reading a connection itself (SocketPool.pull) ---------------
+    # --- a coroutine reading a connection itself (socketpull.py) -----------------
 
     def pullable(self, id: int, owner: int) -> Conn | None:
         """`id`'s Conn if a coroutine of `owner` may read its fd itself now, else None.
@@ -198,13 +198,13 @@ class SocketServer:
         """
         if conn.pull_fd is None:
             conn.pull_fd = os.dup(conn.sock.fileno())
-        if conn.puller is None and conn.reader is not None:
+        if conn.reader is not None:
             conn.reader.cancel()
             conn.reader = None
         conn.puller = task
 
     def unpull(self, conn: Conn, task: Any) -> None:
-        """The coroutine in `task` stops reading `conn` (it waits for something else): a reader task takes over."""
+        """The coroutine in `task` stops reading `conn` (it waits for something else); a reader task takes over."""
         if conn.puller is task:
             conn.puller = None
             # While closing (HALFCLOSE) too: the reader discards what comes.
