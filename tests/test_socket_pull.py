@@ -23,6 +23,12 @@ def pulled(node, id):
     return conn is not None and conn.puller is not None
 
 
+async def first_read_then_pulling(node, client, id):
+    """Send the b"x" a reader reads first, and wait until its next read pulls."""
+    await client.send_all(b"x")
+    await wait_until(lambda: pulled(node, id))
+
+
 async def test_abandon_wakes_a_reader_in_another_coroutine_and_the_new_owner_reads_on(listener, node):
     client, id = await listener.connect(start=False)
     woken = trio.Event()
@@ -52,8 +58,7 @@ async def test_abandon_wakes_a_reader_in_another_coroutine_and_the_new_owner_rea
         skypy.dispatch("lua", read)
 
     old = await skypy.newservice(old_owner, id)
-    await client.send_all(b"x")
-    await wait_until(lambda: pulled(node, id))
+    await first_read_then_pulling(node, client, id)
     await skypy.call(old, "lua")
     with trio.fail_after(5):
         await woken.wait()  # at once, with no byte arriving to wake it
@@ -172,8 +177,7 @@ async def test_a_read_cancelled_by_a_trio_timeout_leaves_the_coroutine_holding_t
         skypy.fork(reader)
 
     await skypy.newservice(service, id)
-    await client.send_all(b"x")
-    await wait_until(lambda: pulled(node, id))
+    await first_read_then_pulling(node, client, id)
     with trio.fail_after(5):
         await timed_out.wait()
     await client.send_all(b"late")
@@ -311,8 +315,7 @@ async def test_a_service_killed_while_reading_still_discards_what_the_peer_sends
         skypy.fork(reader)
 
     owner = await skypy.newservice(service, id)
-    await client.send_all(b"x")
-    await wait_until(lambda: pulled(node, id))
+    await first_read_then_pulling(node, client, id)
     await skypy.kill(owner)
     with trio.fail_after(10):
         # More than the kernel buffers hold: it goes through only if the
