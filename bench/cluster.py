@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import statistics
 import subprocess
 import sys
 import time
@@ -28,7 +27,7 @@ import trio
 import skypy
 from skypy import cluster
 
-from messages import report, skypy_call  # skypy_call: calls in a loop, to the other node or inside one
+from messages import figure, report, skypy_call  # skypy_call: calls in a loop, to the other node or inside one
 
 CONCURRENT_CALLERS = 100
 WORKERS = 16  # worker services in the scaling figure, spread over the nodes
@@ -145,9 +144,7 @@ def measure(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     units = {"call": "round trips/s", "call_concurrent": "round trips/s", "scaling": "jobs/s", "cores": "jobs/s"}
     results = {}
     for name, pairs in runs.items():
-        value = statistics.median(v for v, _ in pairs)
-        base = statistics.median(b for _, b in pairs)
-        results[name] = {"value": round(value), "unit": units[name], "baseline": round(base), "ratio": round(value / base, 2)}
+        results[name] = figure([v for v, _ in pairs], [b for _, b in pairs], units[name])
     return results
 
 

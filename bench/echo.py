@@ -22,7 +22,6 @@ import functools
 import json
 import os
 import selectors
-import statistics
 import socket as stdsocket
 import sys
 import time
@@ -32,7 +31,7 @@ import trio
 
 import skypy
 from skypy import netpack, socket
-from messages import report  # bench/messages.py: one way to print figures
+from messages import figure, report  # bench/messages.py: one way to make and print figures
 
 BULK_BYTES = 64 << 20
 BULK_BLOCK = 64 << 10
@@ -223,8 +222,7 @@ def measure(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
             values.append(RESULT.pop(name))
             trio.run(*baseline)
             bases.append(RESULT.pop(name))
-        value, base = statistics.median(values), statistics.median(bases)
-        results[name] = {"value": round(value), "unit": unit, "baseline": round(base), "ratio": round(value / base, 2)}
+        results[name] = figure(values, bases, unit)
     return results
 
 

@@ -14,13 +14,12 @@ no agent; same client, same run. Each is the median of `--repeats` runs.
 from __future__ import annotations
 
 import argparse
-import statistics
 from typing import Any
 
 import trio
 
 import echo  # bench/echo.py: its load client and its socket-level echo server
-from messages import report  # bench/messages.py: one way to print figures
+from messages import figure, report  # bench/messages.py: one way to make and print figures
 import skypy
 from skypy import netpack, socket
 
@@ -65,8 +64,7 @@ def measure(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         echo.CLIENT_ARGS[:] = ["echo_dispatch", *client_args]
         trio.run(echo.skypy_server, echo.echo_in_dispatch)
         base.append(echo.RESULT.pop("echo_dispatch"))
-    value, baseline = statistics.median(ours), statistics.median(base)
-    return {"gate": {"value": round(value), "unit": "round trips/s", "baseline": round(baseline), "ratio": round(value / baseline, 2)}}
+    return {"gate": figure(ours, base, "round trips/s")}
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ import json
 import math
 import statistics
 import time
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Iterable
 
 import trio
 
@@ -153,8 +153,7 @@ def measure(count: int, repeats: int) -> dict[str, dict[str, object]]:
         for _ in range(repeats):
             ours_runs.append(trio.run(ours, n))
             base_runs.append(trio.run(baseline, n))
-        value, base = statistics.median(ours_runs), statistics.median(base_runs)
-        results[name] = {"value": round(value), "unit": unit, "baseline": round(base), "ratio": round(value / base, 2)}
+        results[name] = figure(ours_runs, base_runs, unit)
     return results
 
 
@@ -165,6 +164,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="runs per figure; the median is reported")
     args = parser.parse_args()
     report(measure(args.count, args.repeats), args.json)
+
+
+def figure(values: Iterable[float], baselines: Iterable[float], unit: str) -> dict[str, Any]:
+    """One figure from its runs: the median of ours, the median of the baseline's, and their ratio."""
+    value, base = statistics.median(values), statistics.median(baselines)
+    return {"value": round(value), "unit": unit, "baseline": round(base), "ratio": round(value / base, 2)}
 
 
 def report(results: dict[str, dict[str, Any]], as_json: bool) -> None:
