@@ -11,12 +11,13 @@ with a log line.
 """
 
 import skypy
-from skypy import cluster_wire, socket
-from skypy.api import post_request, running, wait_answer
-from skypy.clusterroutes import ClusterRoutes
+from skypy import socket
+from skypy.cluster import wire as cluster_wire
+from skypy._api.messages import post_request, running, wait_answer
+from skypy.cluster.routes import ClusterRoutes
 from skypy.errors import SkypyError
 from skypy.netpack import PacketDecoder
-from skypy.pack import pack, unpack
+from skypy.serialize import pack, unpack
 
 names = {}  # cluster.register's names, shared by the node's agents
 

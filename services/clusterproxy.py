@@ -6,9 +6,9 @@ no coroutine and adds one local hop.
 """
 
 import skypy
-from skypy.clusterroutes import forward
+from skypy.cluster.routes import forward
 from skypy.errors import CallError
-from skypy.pack import pack
+from skypy.serialize import pack
 
 
 async def main(node, addr):

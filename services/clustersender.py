@@ -12,9 +12,9 @@ overtake them; we keep the order instead.
 from collections import deque
 
 import skypy
-from skypy import cluster_wire
+from skypy.cluster import wire as cluster_wire
 from skypy.netpack import PacketDecoder
-from skypy.pack import UnpackError, unpack
+from skypy.serialize import UnpackError, unpack
 from skypy.socketchannel import Channel, ChannelClosed
 
 SESSION_MAX = 0xFFFF_FFFF

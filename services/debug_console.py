@@ -12,7 +12,8 @@ connection closes, so ``curl http://127.0.0.1:PORT/stat`` works.
 from urllib.parse import unquote
 
 import skypy
-from skypy import console, socket
+from skypy import socket
+from skypy.ops import console
 
 WELCOME = "Welcome to skynet console"
 # Seconds a new connection may take to send an HTTP request line before it is greeted.

@@ -7,44 +7,16 @@ act for the service running them.
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .api import (
-    Responder,
-    call,
-    dispatch,
-    dispatch_commands,
-    error,
-    getenv,
-    ignoreret,
-    now,
-    rawcall,
-    redirect,
-    register_protocol,
-    response,
-    ret,
-    self,
-    send,
-    setenv,
-)
-from .coroutines import fork, sleep, timeout, unlocked, wait, wakeup, yield_
-from .lifecycle import exit, kill, localname, name, newservice, queryservice, register, uniqueservice
-from .config import Config
-from .debug import info_func
+from ._api.messages import Responder, call, dispatch, dispatch_commands, error, getenv, ignoreret, now, rawcall, redirect, register_protocol, response, ret, self, send, setenv
+from ._api.coroutines import fork, sleep, timeout, unlocked, wait, wakeup, yield_
+from ._api.lifecycle import exit, kill, localname, name, newservice, queryservice, register, uniqueservice
+from ._core.config import Config
+from .ops.debug import info_func
 from .embed import RunningNode, open_node
 from .errors import CallError, ConfigError, ResponseError, ServiceNotFound, SkypyError
-from .message import (
-    PTYPE_CLIENT,
-    PTYPE_DEBUG,
-    PTYPE_ERROR,
-    PTYPE_LUA,
-    PTYPE_RESPONSE,
-    PTYPE_SOCKET,
-    PTYPE_SYSTEM,
-    PTYPE_TEXT,
-    Message,
-    address,
-)
-from .pack import PackError, UnpackError, pack, unpack
-from .watchdog import Interrupted
+from ._core.message import PTYPE_CLIENT, PTYPE_DEBUG, PTYPE_ERROR, PTYPE_LUA, PTYPE_RESPONSE, PTYPE_SOCKET, PTYPE_SYSTEM, PTYPE_TEXT, Message, address
+from .serialize import PackError, UnpackError, pack, unpack
+from ._core.endless import Interrupted
 
 try:
     __version__ = version("skypy")

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import trio
 
-from . import __version__, config, localnodes
+from . import __version__
+from ._core import config
+from . import _localnodes as localnodes
 from .embed import open_node
 from .errors import ConfigError
 

@@ -8,13 +8,16 @@ from typing import Any, AsyncIterator, Callable
 
 import trio
 
-from . import api, cluster, lifecycle, watchdog
-from . import config as config_module
-from .config import Config
+from ._api import messages as api
+from . import cluster
+from ._api import lifecycle
+from ._core import endless as watchdog
+from ._core import config as config_module
+from ._core.config import Config
 from .errors import CallError
-from .node import CrashHook, LogHook, Node
-from .current import current
-from .service import Service
+from ._core.node import CrashHook, LogHook, Node
+from ._core.current import current
+from ._core.service import Service
 
 
 class RunningNode:

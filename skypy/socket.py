@@ -21,11 +21,11 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from .api import running
+from ._api.messages import running
 from .errors import SocketClosed, SocketError
-from .socketpool import SocketPool
-from .socketserver import SocketServer
-from .sockettable import ACCEPT, CLOSE, CONNECT, DATA, ERROR, UDP, WARNING
+from ._net.pool import SocketPool
+from ._net.server import SocketServer
+from ._net.table import ACCEPT, CLOSE, CONNECT, DATA, ERROR, UDP, WARNING
 
 __all__ = [
     "ACCEPT", "CLOSE", "CONNECT", "DATA", "ERROR", "UDP", "WARNING", "SocketClosed", "SocketError",

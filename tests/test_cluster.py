@@ -8,7 +8,8 @@ import pytest
 import trio
 
 import skypy
-from skypy import cluster, cluster_wire
+from skypy import cluster
+from skypy.cluster import wire as cluster_wire
 
 from clusterpeer import STORE, Remote, db  # noqa: F401
 

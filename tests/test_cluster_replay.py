@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from skypy.cluster_wire import ResponseDecoder
+from skypy.cluster.wire import ResponseDecoder
 from skypy.netpack import PacketDecoder
 
 from clusterpeer import Remote

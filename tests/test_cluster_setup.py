@@ -10,7 +10,9 @@ import pytest
 import trio
 
 import skypy
-from skypy import cluster, cluster_wire, socket
+from skypy import socket
+from skypy import cluster
+from skypy.cluster import wire as cluster_wire
 from skypy.netpack import PacketDecoder
 from skypy.testing import NodeProcess
 

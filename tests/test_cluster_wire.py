@@ -10,19 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skypy.cluster_wire import (
-    PART_SIZE,
-    ClusterProtocolError,
-    Request,
-    RequestDecoder,
-    Response,
-    ResponseDecoder,
-    encode_request,
-    encode_response,
-    encode_trace,
-)
+from skypy.cluster.wire import PART_SIZE, ClusterProtocolError, Request, RequestDecoder, Response, ResponseDecoder, encode_request, encode_response, encode_trace
 from skypy.netpack import PacketDecoder
-from skypy.pack import pack, unpack
+from skypy.serialize import pack, unpack
 
 CAPTURE_FILE = Path("/work/shared/vectors/skynet_cluster.tsv")
 

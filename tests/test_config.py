@@ -3,7 +3,7 @@
 import pytest
 
 import skypy
-from skypy import config
+from skypy._core import config
 
 
 def write(tmp_path, text):

@@ -211,7 +211,7 @@ async def test_signal_arms_an_interrupt_of_the_service_next_stuck_handler(consol
     addr = await skypy.newservice(echo_service)
     lines = await console.ask(f"signal {skypy.address(addr)}")
     assert lines[-1] == "<CMD OK>" and "interrupted" in lines[0]
-    assert addr in skypy.api.running().node.extensions["watchdog"].armed
+    assert addr in skypy._api.messages.running().node.extensions["watchdog"].armed
 
 
 async def test_logon_writes_each_received_message_to_logpath_until_logoff(console, tmp_path):

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skypy.pack import MAX_DEPTH, PackError, UnpackError, pack, unpack
+from skypy.serialize import MAX_DEPTH, PackError, UnpackError, pack, unpack
 
 VECTORS_FILE = Path("/work/shared/vectors/skynet_pack.tsv")
 

@@ -7,7 +7,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from skypy.recvbuffer import RecvBuffer
+from skypy._net.recvbuffer import RecvBuffer
 
 
 def buffer_of(*chunks: bytes) -> RecvBuffer:

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from skypy.sendqueue import COALESCE_BYTES, WARNING_BYTES, SendQueue
+from skypy._net.sendqueue import COALESCE_BYTES, WARNING_BYTES, SendQueue
 
 MiB = 1 << 20
 

@@ -9,8 +9,8 @@ import trio.testing
 
 import skypy
 from skypy import socket
-from skypy.socketpool import SocketPool
-from skypy.sockettable import CLOSE, DATA, ERROR
+from skypy._net.pool import SocketPool
+from skypy._net.table import CLOSE, DATA, ERROR
 
 from fakepeer import listener, pattern, read_slowly, receive_all, socket_info  # noqa: F401
 

@@ -10,8 +10,8 @@ import trio
 
 import skypy
 from skypy import socket
-from skypy.api import running
-from skypy.socketserver import SocketServer
+from skypy._api.messages import running
+from skypy._net.server import SocketServer
 
 from fakepeer import listener, pattern, read_slowly, receive_all, socket_info  # noqa: F401
 from test_socket_close import queue_until, wait_until

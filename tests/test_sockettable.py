@@ -3,7 +3,7 @@
 import pytest
 
 from skypy.errors import SocketError
-from skypy.sockettable import CLOSE, CONNECT, ERROR, ID_MAX, Conn, Effect, SocketTable, State
+from skypy._net.table import CLOSE, CONNECT, ERROR, ID_MAX, Conn, Effect, SocketTable, State
 
 OWNER = 0x0A
 

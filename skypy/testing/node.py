@@ -10,10 +10,10 @@ from typing import Any, AsyncIterator
 import attrs
 import trio
 
-from ..config import Config
+from .._core.config import Config
 from ..embed import RunningNode, open_node
-from ..message import address
-from ..service import Service
+from .._core.message import address
+from .._core.service import Service
 
 DEFAULT_TIMEOUT = 10.0
 

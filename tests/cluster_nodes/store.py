@@ -7,7 +7,8 @@ connections.
 """
 
 import skypy
-from skypy import cluster, socket
+from skypy import socket
+from skypy import cluster
 
 pushes = []
 

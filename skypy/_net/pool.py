@@ -12,14 +12,14 @@ from typing import Any, Callable
 
 from trio.lowlevel import Task, current_task
 
-from .errors import SocketClosed, SocketError
-from .message import PTYPE_SOCKET
-from .protocol import Handler
+from ..errors import SocketClosed, SocketError
+from .._core.message import PTYPE_SOCKET
+from .._core.protocol import Handler
 from .recvbuffer import RecvBuffer
-from .service import Service
-from .socketpull import pull
-from .socketserver import SocketServer
-from .sockettable import ACCEPT, CLOSE, CONNECT, DATA, ERROR, UDP, WARNING, Conn
+from .._core.service import Service
+from .pull import pull
+from .server import SocketServer
+from .table import ACCEPT, CLOSE, CONNECT, DATA, ERROR, UDP, WARNING, Conn
 
 # What a blocked coroutine waits for, besides a byte count (0: any bytes) or
 # a line separator: the socket to open, or to close (readall).

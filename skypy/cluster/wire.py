@@ -25,7 +25,7 @@ from typing import Generic, TypeVar
 
 import attrs
 
-from skypy import netpack
+from .. import netpack
 
 __all__ = [
     "PART_SIZE",

@@ -12,7 +12,7 @@ import outcome
 from trio.lowlevel import Abort, Task, current_task, wait_task_rescheduled
 
 from .current import current
-from .errors import ServiceExit
+from ..errors import ServiceExit
 from .message import address
 from .request import Request
 

@@ -7,7 +7,7 @@ from typing import Any, Callable
 import attrs
 
 from . import message
-from .errors import SkypyError
+from ..errors import SkypyError
 
 Packer = Callable[..., Any]
 Unpacker = Callable[[Any], tuple[Any, ...]]

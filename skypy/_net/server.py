@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any, Callable
 import trio
 from trio.lowlevel import notify_closing
 
-from . import socketloops
-from .errors import SocketError
-from .message import PTYPE_RESPONSE, PTYPE_SOCKET
-from .sockettable import WARNING, Conn, Effect, SocketTable, State
+from . import loops as socketloops
+from ..errors import SocketError
+from .._core.message import PTYPE_RESPONSE, PTYPE_SOCKET
+from .table import WARNING, Conn, Effect, SocketTable, State
 
 if TYPE_CHECKING:
-    from .node import Node
+    from .._core.node import Node
 
 # What a close reads and drops, at most, before closing the fd (see _close_fd).
 DISCARD_MAX = 1 << 20

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING
 import trio
 from trio.lowlevel import Task, cancel_shielded_checkpoint, wait_readable
 
-from .socketloops import receive
-from .sockettable import Conn
-from .turn import Turn
+from .loops import receive
+from .table import Conn
+from .._core.turn import Turn
 
 if TYPE_CHECKING:
-    from .socketpool import Sock, SocketPool
+    from .pool import Sock, SocketPool
 
 
 async def pull(pool: SocketPool, s: Sock, conn: Conn, want: int | bytes, task: Task) -> bytes | None:

@@ -27,7 +27,7 @@ from typing import Any
 
 import trio
 
-from .errors import SkypyError
+from ..errors import SkypyError
 from .message import address
 from .node import Node
 from .current import current
@@ -38,11 +38,14 @@ DEFAULTS: dict[str, Any] = {"endless": 5.0, "interrupt": 0, "signal": "SIGUSR1"}
 
 # Frames of these files are skypy's and trio's own: raising inside them could
 # leave the node's state half-changed, so an interrupt lands only in user code.
-_INTERNAL = (str(Path(__file__).parent), str(Path(trio.__file__).parent))
+_INTERNAL = (str(Path(__file__).parent.parent), str(Path(trio.__file__).parent))
 
 
 class Interrupted(SkypyError):
     """Raised inside a handler that held the node too long, by the watchdog or the operator's signal."""
+
+    # Tracebacks name it where users import it from, not the private module.
+    __module__ = "skypy"
 
 
 # Where skypy calls into service code and catches what it raises: the only

@@ -13,8 +13,8 @@ from typing import IO, Any
 
 import trio
 
-from .message import Message
-from .service import Service
+from .._core.message import Message
+from .._core.service import Service
 
 
 class MessageLog:

@@ -17,7 +17,7 @@ from typing import Any, Iterable
 
 from trio.lowlevel import Task
 
-from .service import Service
+from .._core.service import Service
 
 # A walk stops after this many objects, so MEM stays quick enough to answer
 # inside the service's turn; the figure is then a lower bound.

@@ -7,11 +7,11 @@ from typing import Any, Awaitable, Callable, TypeVar
 import trio
 from trio.lowlevel import current_task
 
-from .api import running
-from .message import PTYPE_RESPONSE
-from .request import Request
-from .request import TimeoutCallback
-from .service import Service
+from .messages import running
+from .._core.message import PTYPE_RESPONSE
+from .._core.request import Request
+from .._core.request import TimeoutCallback
+from .._core.service import Service
 
 T = TypeVar("T")
 

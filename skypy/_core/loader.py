@@ -14,7 +14,7 @@ from pathlib import Path
 from types import CodeType
 from typing import Any, Callable
 
-from .errors import ServiceNotFound, SkypyError
+from ..errors import ServiceNotFound, SkypyError
 
 _VALID_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
 

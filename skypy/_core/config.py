@@ -13,10 +13,10 @@ from typing import Any, Callable
 
 import attrs
 
-from .errors import ConfigError, ServiceNotFound
+from ..errors import ConfigError, ServiceNotFound
 from .loader import ServiceLoader
 
-_PACKAGE = Path(__file__).resolve().parent
+_PACKAGE = Path(__file__).resolve().parent.parent
 
 
 def shipped(kind: str) -> Path:

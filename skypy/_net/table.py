@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from typing import Any
 
-from .errors import SocketError
+from ..errors import SocketError
 from .sendqueue import SendQueue
 
 __all__ = [

@@ -23,12 +23,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-from . import api, config
-from .api import running
-from .clusterroutes import ClusterRoutes, forward
-from .errors import CallError
-from .lifecycle import uniqueservice
-from .pack import pack
+from .._api import messages as api
+from .._core import config
+from .._api.messages import running
+from .routes import ClusterRoutes, forward
+from ..errors import CallError
+from .._api.lifecycle import uniqueservice
+from ..serialize import pack
 
 __all__ = ["call", "open", "proxy", "query", "register", "reload", "send"]
 

@@ -20,7 +20,7 @@ import trio
 from trio.lowlevel import Task, cancel_shielded_checkpoint, current_task, wait_task_rescheduled
 
 from .current import current
-from .errors import CallError, ServiceExit, SkypyError
+from ..errors import CallError, ServiceExit, SkypyError
 from .message import PTYPE_ERROR, PTYPE_RESPONSE, Message, address
 from .protocol import Handler, ProtocolTable
 from .request import Request, TimeoutCallback

@@ -12,9 +12,9 @@ from typing import Any, Callable
 
 import trio
 
-from . import debug
+from ..ops import debug
 from .config import Config
-from .errors import ServiceExit, ServiceNotFound, SkypyError
+from ..errors import ServiceExit, ServiceNotFound, SkypyError
 from .loader import ServiceLoader
 from .message import HARBOR_SHIFT, LOCAL_MASK, PTYPE_DEBUG, PTYPE_ERROR, PTYPE_RESPONSE, PTYPE_TEXT, Message, address
 from .meter import Meter

@@ -22,12 +22,13 @@ from typing import Any, Callable
 import trio
 from trio.lowlevel import Task
 
-from . import api, lifecycle
-from .footprint import size_of
-from .message import address
-from .protocol import Handler
-from .request import TimeoutCallback
-from .service import Service
+from .._api import messages as api
+from .._api import lifecycle
+from ._footprint import size_of
+from .._core.message import address
+from .._core.protocol import Handler
+from .._core.request import TimeoutCallback
+from .._core.service import Service
 
 _TRIO_DIR = str(Path(trio.__file__).parent)
 

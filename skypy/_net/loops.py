@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 import trio
 from trio.lowlevel import wait_readable, wait_writable
 
-from .message import PTYPE_SOCKET
-from .sockettable import ACCEPT, DATA, ERROR, UDP, WARNING, Conn, State
+from .._core.message import PTYPE_SOCKET
+from .table import ACCEPT, DATA, ERROR, UDP, WARNING, Conn, State
 
 if TYPE_CHECKING:
-    from .socketserver import SocketServer
+    from .server import SocketServer
 
 # The first read asks for 4096 bytes (Conn.read_size); then, as skynet does,
 # a read that fills the request doubles the next one and a read under half of

@@ -14,15 +14,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Mapping
 
-from .api import running, send
-from .config import host_port
-from .coroutines import fork
-from .errors import CallError
-from .lifecycle import newservice
-from .message import PTYPE_ERROR, PTYPE_LUA, Message
+from .._api.messages import running, send
+from .._core.config import host_port
+from .._api.coroutines import fork
+from ..errors import CallError
+from .._api.lifecycle import newservice
+from .._core.message import PTYPE_ERROR, PTYPE_LUA, Message
 
 if TYPE_CHECKING:
-    from .node import Node
+    from .._core.node import Node
 
 __all__ = ["ClusterRoutes", "Route", "forward", "parse_address"]
 
