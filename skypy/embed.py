@@ -8,16 +8,18 @@ from typing import Any, AsyncIterator, Callable
 
 import trio
 
-from ._api import messages as api
 from . import cluster
 from ._api import lifecycle
-from ._core import endless as watchdog
+from ._api import messages as api
 from ._core import config as config_module
+from ._core import endless
 from ._core.config import Config
-from .errors import CallError
-from ._core.node import CrashHook, LogHook, Node
 from ._core.current import current
+from ._core.message import PTYPE_DEBUG
+from ._core.node import CrashHook, LogHook, Node, new_node
 from ._core.service import Service
+from .errors import CallError
+from .ops import debug
 
 
 class RunningNode:
@@ -115,7 +117,8 @@ async def open_node(
     before any of them starts (to add log or crash hooks).
     """
     settings = _configure(config, overrides)
-    node = Node(settings)
+    node = new_node(settings)
+    node.default_handlers[PTYPE_DEBUG] = debug.HANDLER
     # Kept outside the nursery so a failure in the block comes out as itself,
     # not wrapped in an ExceptionGroup by the nursery.
     failure: BaseException | None = None
@@ -123,7 +126,7 @@ async def open_node(
         node.nursery = nursery
         node.started_at = trio.current_time()
         nursery.start_soon(node.timers.run, name="skypy timers")
-        await nursery.start(watchdog.watch, node)
+        await nursery.start(endless.watch, node)
         host = Service(node, node.new_handle(), "host")
         node.services[host.handle] = host
         await nursery.start(node.guard, host)

@@ -38,7 +38,7 @@ Address = tuple[str, int]
 
 
 def _pool() -> SocketPool:
-    return SocketPool.of(running())
+    return SocketPool.mine()
 
 
 def _server() -> SocketServer:

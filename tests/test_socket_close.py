@@ -85,7 +85,7 @@ async def test_while_halfclosed_peer_data_is_discarded_and_writes_are_refused(li
         read_before = socket_info(id)["read"]
         await client.send_all(b"ignored by a closing socket")
         await wait_until(lambda: socket_info(id)["read"] > read_before)
-        assert len(SocketPool.of(node.host).socks[id].buffer) == 0
+        assert len(SocketPool.mine().socks[id].buffer) == 0
         assert await receive_all(client) == sent
 
 

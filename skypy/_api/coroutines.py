@@ -11,7 +11,7 @@ from .messages import running
 from .._core.message import PTYPE_RESPONSE
 from .._core.request import Request
 from .._core.request import TimeoutCallback
-from .._core.service import Service
+from .._core.service import Fork, Service
 
 T = TypeVar("T")
 
@@ -22,7 +22,7 @@ __all__ = ["fork", "sleep", "timeout", "unlocked", "wait", "wakeup", "yield_"]
 def fork(fn: Callable[..., Any], *args: Any) -> None:
     """Run ``fn(*args)`` as a new coroutine of this service once the running one suspends."""
     svc = running()
-    svc.forks.append((Request(0, 0), fn, args, False, "fork"))
+    svc.forks.append(Fork(Request(0, 0), fn, args, False, "fork"))
     svc.turn.kick()
 
 

@@ -10,7 +10,9 @@ from .._core.message import PTYPE_ERROR, PTYPE_RESPONSE, address
 from .._core.request import Request
 from .._core.service import Service
 
-__all__ = ["exit", "kill", "localname", "name", "newservice", "queryservice", "register", "uniqueservice"]
+__all__ = [
+    "exit", "kill", "localname", "name", "newservice", "on_exit", "queryservice", "register", "uniqueservice",
+]
 
 
 
@@ -103,6 +105,16 @@ def exit() -> None:
     svc.node.log(svc.handle, "KILL self")
     svc.node.retire(svc, "exit")
     raise ServiceExit
+
+
+def on_exit(fn: Callable[[], None]) -> None:
+    """Call ``fn()`` when this service ends, however it ends; the newest is called first.
+
+    For libraries that hold resources for a service (skypy.socket closes its
+    sockets here). `fn` runs in the exit fan-out and must not block; an
+    exception from it is logged and the others still run.
+    """
+    running().exit_hooks.append(fn)
 
 
 async def kill(addr: Address) -> None:

@@ -100,7 +100,7 @@ def _request(svc: Service, addr: Address, ptype: str | int, args: tuple[Any, ...
     session = svc.new_session()
     msg = (svc.handle, session, pid, payload)
     if callee.turn.holder is None and svc.turn.holder is current_task() and callee is not svc:
-        callee.run_inline(msg)
+        node.run_inline(callee, msg)
         values = svc.take_answer(session)
         if values is not NOT_YET:
             svc.inline_calls += 1

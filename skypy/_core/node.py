@@ -1,7 +1,9 @@
 """The node: handle and name tables, routing, service lifecycle, timers and the log.
 
-It knows nothing of sockets or consoles; those are services and libraries
-built on the public API, hooked in through `Service.exit_hooks`.
+It knows nothing of sockets, consoles or the debug protocol: those are
+services and libraries built on the service API, attached through the hook
+fields below (`default_handlers`, `log_hooks`, `crash_hooks`, `extensions`)
+and `Service`'s own (`exit_hooks`, `suspend_hooks`, `message_hook`).
 """
 
 from __future__ import annotations
@@ -12,15 +14,14 @@ from typing import Any, Callable
 
 import trio
 
-from ..ops import debug
 from .config import Config
 from ..errors import ServiceExit, ServiceNotFound, SkypyError
 from .loader import ServiceLoader
-from .message import HARBOR_SHIFT, LOCAL_MASK, PTYPE_DEBUG, PTYPE_ERROR, PTYPE_RESPONSE, PTYPE_TEXT, Message, address
+from .message import HARBOR_SHIFT, LOCAL_MASK, PTYPE_ERROR, PTYPE_RESPONSE, PTYPE_TEXT, Message, address
 from .meter import Meter
 from .protocol import Handler, ProtocolTable
 from .request import Request
-from .service import Service
+from .service import Fork, Service
 from .timers import Timers
 
 LogHook = Callable[[int, str], None]
@@ -33,8 +34,6 @@ class Node:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        if config.copy_messages:
-            self.post = self._post_copy  # type: ignore[method-assign]
         self.harbor = config.harbor
         self.env: dict[str, Any] = dict(config.env)
         self.protocols = ProtocolTable()
@@ -49,8 +48,10 @@ class Node:
         # State of the libraries layered on the node (the socket server, the
         # cluster), by name, so the node itself need not know them.
         self.extensions: dict[str, Any] = {}
-        # Handlers every service starts with: the debug protocol (debug.py).
-        self.default_handlers: dict[int, Handler] = {PTYPE_DEBUG: debug.HANDLER}
+        # Handlers every service starts with, by protocol number: the node's
+        # assembly installs the debug protocol here, as skynet's service
+        # library installs it in each service; the core never looks inside.
+        self.default_handlers: dict[int, Handler] = {}
         self.meter = Meter(self)
         self.started_at = 0.0
         self.nursery: trio.Nursery | None = None
@@ -104,19 +105,17 @@ class Node:
         """
         svc = self.services.get(dest)
         if svc is not None and svc.turn.holder is None:
-            svc.run_inline(msg)
+            self.run_inline(svc, msg)
         else:
             self.post(dest, msg)
 
-    def _post_copy(self, dest: int, msg: Message) -> None:
-        """`post` for the copy_messages debug option: the receiver gets its own copy.
+    def run_inline(self, svc: Service, msg: Message) -> None:
+        """Give `msg` to idle `svc` and run it in this task (`Service.run_inline`).
 
-        Code that shares a payload between services (the sender mutating what
-        it sent, the receiver mutating what it got) then behaves as it would
-        across nodes, where payloads are serialised, so tests can catch it.
+        The one way past `post` into a mailbox, so a `CopyingNode` copies
+        here too.
         """
-        source, session, ptype, payload = msg
-        Node.post(self, dest, (source, session, ptype, copy.deepcopy(payload)))
+        svc.run_inline(msg)
 
     def _undeliverable(self, dest: int, msg: Message) -> None:
         source, session, ptype, _ = msg
@@ -151,7 +150,7 @@ class Node:
         svc.args = args
         self.services[svc.handle] = svc
         svc.owed.add(request)
-        svc.forks.append((request, self._boot, (svc, start, args), True, "start"))
+        svc.forks.append(Fork(request, self._boot, (svc, start, args), True, "start"))
         self.nursery.start_soon(self.guard, svc, name=f"skypy{address(svc.handle)} {label}")
         return svc
 
@@ -225,3 +224,30 @@ class Node:
             self.retire(svc, "node closing")
         if self.nursery is not None:
             self.nursery.cancel_scope.cancel()
+
+
+class CopyingNode(Node):
+    """A node for the `copy_messages` debug option: each receiver gets its own copy of a payload.
+
+    Code that shares a payload between services (the sender mutating what it
+    sent, the receiver mutating what it got) then behaves as it would across
+    nodes, where payloads are serialised, so tests can catch it. A subclass
+    rather than a flag tested in `post`, so the send path of a normal node
+    pays nothing for it.
+    """
+
+    def post(self, dest: int, msg: Message) -> None:
+        super().post(dest, _copied(msg))
+
+    def run_inline(self, svc: Service, msg: Message) -> None:
+        super().run_inline(svc, _copied(msg))
+
+
+def _copied(msg: Message) -> Message:
+    source, session, ptype, payload = msg
+    return (source, session, ptype, copy.deepcopy(payload))
+
+
+def new_node(config: Config) -> Node:
+    """The node `config` asks for: a `CopyingNode` when it sets `copy_messages`."""
+    return CopyingNode(config) if config.copy_messages else Node(config)

@@ -9,11 +9,12 @@ task (workers.py) that runs it under the turn.
 
 from __future__ import annotations
 
+import enum
 import traceback
 from collections import deque
 from time import perf_counter
 from types import CoroutineType
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 import outcome
 import trio
@@ -25,7 +26,7 @@ from .message import PTYPE_ERROR, PTYPE_RESPONSE, Message, address
 from .protocol import Handler, ProtocolTable
 from .request import Request, TimeoutCallback
 from .turn import Turn
-from .workers import Workers
+from .workers import Job, Workers
 
 if TYPE_CHECKING:
     from .node import Node
@@ -38,18 +39,38 @@ PASS_BUDGET = 16
 # How many times a suspending coroutine finds its own wake-up next before
 # one trio checkpoint (see park).
 OWN_WAKEUPS_PER_CHECKPOINT = 32
-# What `advance` did: gave the turn to another task, found nothing to do,
-# or used up its budget with work still waiting.
-HANDED: Any = object()
-IDLE: Any = object()
-BUDGET_SPENT: Any = object()
 SESSION_MAX = 0x7FFFFFFF
 # Mailbox length at which "May overload" is first logged; then at each doubling.
 OVERLOAD_THRESHOLD = 1024
 
 
-# take_answer's "the answer is not next in line".
-NOT_YET: Any = object()
+class Step(enum.Enum):
+    """What `Service.advance` did, when it did not hand a task its own wake-up."""
+
+    HANDED = "gave the turn to another task"
+    IDLE = "found nothing to do"
+    BUDGET_SPENT = "used up its budget with work still waiting"
+
+
+class NotYet(enum.Enum):
+    """`take_answer`'s "the answer is not next in line": the caller must suspend for it."""
+
+    NOT_YET = "not yet"
+
+
+NOT_YET = NotYet.NOT_YET
+
+
+class Fork(NamedTuple):
+    """A coroutine to start when the turn passes: a fork, or a service's start."""
+
+    request: Request
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    # Answer `request` with what `fn` returns (a command table's function, a
+    # service's start), rather than leave the answer to `ret`.
+    answers: bool
+    what: str  # named in the log if it raises
 
 
 class Service:
@@ -61,8 +82,8 @@ class Service:
         self.label = label
         self.mailbox: deque[Message] = deque()
         self.turn = Turn()
-        # Coroutines to start when the turn passes: (request, fn, args, auto, what).
-        self.forks: deque[tuple[Request, Callable[..., Any], tuple[Any, ...], bool, str]] = deque()
+        # Coroutines to start when the turn passes, in order.
+        self.forks: deque[Fork] = deque()
         self.protocols = ProtocolTable(node.protocols)
         # Starts with the node's defaults, such as the debug protocol every service answers.
         self.handlers: dict[int, Handler] = dict(node.default_handlers)
@@ -80,10 +101,14 @@ class Service:
         # answered, so one object serves them all and sends allocate nothing.
         self._send_request = Request(0, 0)
         self.workers = Workers(self)
+        # Called, newest first, when the service ends (skypy.socket closes its sockets here).
         self.exit_hooks: list[Callable[[], None]] = []
+        # Shown every message this service takes, before it is handled (the
+        # console's `logon`); None, the usual case, costs one test per message.
+        self.message_hook: Callable[[Message], None] | None = None
         # task -> called with it when that coroutine next parks, unlocks or
         # ends: a socket it reads itself goes back to the socket server's
-        # reader task (socketpool.py's pull).
+        # reader task (skypy/_net/pull.py).
         self.suspend_hooks: dict[Task, Callable[[Task], None]] = {}
         self.nursery: trio.Nursery | None = None
         self.dead = False
@@ -193,12 +218,18 @@ class Service:
         ptype = PTYPE_RESPONSE if ok else PTYPE_ERROR
         self.node.post(request.source, (self.handle, request.session, ptype, payload))
 
-    def finish(self, request: Request, result: Any, auto: bool) -> None:
+    def finish(self, request: Request, result: Any, answers: bool) -> None:
+        """A coroutine serving `request` ended with `result`: answer with it, or log a forgotten answer.
+
+        With `answers` (a command of `dispatch_commands`), a tuple is several
+        values, as ``return a, b`` is in Lua: ``ret(*result)``; anything else
+        is one value.
+        """
         if request.session == 0 or request.answered:
             return
         request.answered = True
-        if auto:
-            self.answer(request, True, (result,))
+        if answers:
+            self.answer(request, True, result if type(result) is tuple else (result,))
         elif request.ignored:
             self.owed.discard(request)
         else:
@@ -209,6 +240,7 @@ class Service:
             self.answer(request, False, "the handler ended without answering")
 
     def failed(self, request: Request, exc: BaseException, what: str) -> None:
+        """A coroutine raised `exc`: log it, tell the crash hooks, and fail `request`'s caller."""
         self.node.log(
             self.handle,
             f"{what} raised:\n" + "".join(traceback.format_exception(exc)).rstrip(),
@@ -238,17 +270,17 @@ class Service:
     async def _loop(self, turn: Turn) -> None:
         loop_task = turn.holder = turn.loop_task
         while True:
-            if self.advance(loop_task, BATCH) is BUDGET_SPENT:
+            if self.advance(loop_task, BATCH) is Step.BUDGET_SPENT:
                 await trio.lowlevel.checkpoint()
             else:
                 await turn.park_loop()
 
-    def advance(self, me: Task, budget: int) -> Any:
+    def advance(self, me: Task, budget: int) -> Step | outcome.Outcome[Any]:
         """Take the next steps in skynet's order, in task `me`, until another task holds the turn.
 
         Woken coroutines first, then forks, then mailbox messages (plain
-        handlers run right here). Returns HANDED, IDLE, BUDGET_SPENT, or the
-        outcome handed to `me` itself when its own wake-up came next.
+        handlers run right here). Returns a Step, or the outcome handed to
+        `me` itself when its own wake-up came next.
         """
         turn = self.turn
         mailbox = self.mailbox
@@ -256,7 +288,7 @@ class Service:
         try:
             for _ in range(budget):
                 if turn.closed:
-                    return HANDED
+                    return Step.HANDED
                 if turn.ready:
                     turn.hand_to(*turn.ready.popleft())
                 elif self.forks:
@@ -269,7 +301,7 @@ class Service:
                     # rounds, neither they nor the mailbox can starve.
                     self.mail_taken = False
                     turn.free()
-                    return IDLE
+                    return Step.IDLE
                 elif mailbox:
                     self.mail_taken = True
                     if not self.dispatch(mailbox.popleft()):
@@ -277,10 +309,10 @@ class Service:
                 else:
                     self.overload_at = OVERLOAD_THRESHOLD
                     turn.holder = None
-                    return IDLE
+                    return Step.IDLE
                 own, turn.own = turn.own, None
-                return HANDED if own is None else own
-            return BUDGET_SPENT
+                return Step.HANDED if own is None else own
+            return Step.BUDGET_SPENT
         finally:
             turn.passing = None
 
@@ -291,9 +323,9 @@ class Service:
         carries on without parking), else None.
         """
         step = self.advance(me, PASS_BUDGET)
-        if step is BUDGET_SPENT:
+        if step is Step.BUDGET_SPENT:
             self.turn.give_loop()
-        elif step is not HANDED and step is not IDLE:
+        elif step is not Step.HANDED and step is not Step.IDLE:
             return step
         return None
 
@@ -326,6 +358,8 @@ class Service:
     def dispatch(self, msg: Message) -> bool:
         """Handle one message; True when a coroutine now holds the turn."""
         self.messages_handled += 1
+        if self.message_hook is not None:
+            self.message_hook(msg)
         source, session, ptype, payload = msg
         if ptype == PTYPE_RESPONSE or ptype == PTYPE_ERROR:
             return self._deliver_answer(source, session, ptype, payload)
@@ -364,7 +398,7 @@ class Service:
         token = current.set(self)
         started = perf_counter()
         try:
-            if self.advance(me, PASS_BUDGET) is BUDGET_SPENT:
+            if self.advance(me, PASS_BUDGET) is Step.BUDGET_SPENT:
                 turn.give_loop()
         finally:
             current.reset(token)
@@ -389,14 +423,16 @@ class Service:
         source, answered, ptype, payload = mailbox[0]
         if answered != session or (ptype != PTYPE_RESPONSE and ptype != PTYPE_ERROR):
             return NOT_YET
-        mailbox.popleft()
+        msg = mailbox.popleft()
         self.messages_handled += 1
+        if self.message_hook is not None:
+            self.message_hook(msg)
         if ptype == PTYPE_ERROR:
             raise CallError(f"call to {address(source)} failed: {payload}")
         return payload
 
     def invoke(
-        self, request: Request, fn: Callable[..., Any], args: tuple[Any, ...], auto: bool, what: str
+        self, request: Request, fn: Callable[..., Any], args: tuple[Any, ...], answers: bool, what: str
     ) -> bool:
         """Run `fn` for `request`: inline if it is plain, else as a new coroutine."""
         self.request = request
@@ -412,10 +448,10 @@ class Service:
                 # The shared request of plain sends is reused by the next
                 # message; a coroutine that outlives this one needs its own.
                 request = Request(0, request.source)
-            self.workers.start((request, result, auto, what))
+            self.workers.start(Job(request, result, answers, what))
             return True
         if request.session and not request.answered:
-            self.finish(request, result, auto)
+            self.finish(request, result, answers)
         return False
 
     def _deliver_answer(self, source: int, session: int, ptype: int, payload: Any) -> bool:

@@ -6,7 +6,7 @@ instead of ending, so a coroutine handler costs no task spawn.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Coroutine, NamedTuple
 
 import outcome
 from trio.lowlevel import Abort, Task, current_task, wait_task_rescheduled
@@ -22,7 +22,15 @@ if TYPE_CHECKING:
 # Idle worker tasks kept per service; more are started on demand.
 MAX_IDLE_WORKERS = 16
 
-Job = tuple[Request, Any, bool, str]  # (request, coroutine, answer with its result?, what, for logs)
+
+
+class Job(NamedTuple):
+    """A coroutine for a worker to run, and the request it serves."""
+
+    request: Request
+    coro: Coroutine[Any, Any, Any]
+    answers: bool  # answer `request` with the coroutine's result (see Service.finish)
+    what: str  # named in the log if it raises
 
 
 class Workers:
@@ -48,11 +56,11 @@ class Workers:
         current.set(svc)
         task = current_task()
         if svc.dead:  # gone between being spawned and starting
-            job[1].close()
+            job.coro.close()
             return
         svc.turn.holder = task
         while True:
-            request, coro, auto, what = job
+            request, coro, answers, what = job
             svc.request = request
             try:
                 result = await coro
@@ -61,7 +69,7 @@ class Workers:
             except Exception as exc:
                 svc.failed(request, exc, what)
             else:
-                svc.finish(request, result, auto)
+                svc.finish(request, result, answers)
             if svc.suspend_hooks:
                 svc.suspending(task)
             if svc.dead or len(self.idle) >= MAX_IDLE_WORKERS:

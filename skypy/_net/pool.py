@@ -12,12 +12,12 @@ from typing import Any, Callable
 
 from trio.lowlevel import Task, current_task
 
-from ..errors import SocketClosed, SocketError
-from .._core.message import PTYPE_SOCKET
-from .._core.protocol import Handler
-from .recvbuffer import RecvBuffer
+from .._api.lifecycle import on_exit
+from .._api.messages import dispatch, running
 from .._core.service import Service
+from ..errors import SocketClosed, SocketError
 from .pull import pull
+from .recvbuffer import RecvBuffer
 from .server import SocketServer
 from .table import ACCEPT, CLOSE, CONNECT, DATA, ERROR, UDP, WARNING, Conn
 
@@ -80,18 +80,23 @@ class SocketPool:
         # when CLOSE comes for an id this service has let go of.
         self.onclose: dict[int, Callable[[int], Any]] = {}
         # task -> the connection that coroutine last read or reads itself,
-        # until it parks otherwise (see socketpull.py).
+        # until it parks otherwise (see pull.py).
         self.reading: dict[Task, Conn] = {}
 
     @classmethod
-    def of(cls, svc: Service) -> SocketPool:
-        """`svc`'s pool, installed with its dispatch handler and exit hook on first use."""
+    def mine(cls) -> SocketPool:
+        """The running service's pool, made on first use with its "socket" handler and exit hook.
+
+        Installed through the service API, as any library would: `dispatch`
+        for PTYPE_SOCKET messages, `on_exit` to close what it holds.
+        """
+        svc = running()
         server = SocketServer.of(svc.node)
         pool = server.pools.get(svc.handle)
         if pool is None:
             pool = server.pools[svc.handle] = cls(svc, server)
-            svc.handlers[PTYPE_SOCKET] = Handler(pool.dispatch)
-            svc.exit_hooks.append(pool.exited)
+            dispatch("socket", pool.dispatch)
+            on_exit(pool.exited)
         return pool
 
     def exited(self) -> None:
@@ -149,7 +154,7 @@ class SocketPool:
             else:
                 result = await self.wait(s, want)
                 # Read again before parking otherwise, and it pulls (see
-                # socketpull.py); a connection it pulled before goes back first.
+                # pull.py); a connection it pulled before goes back first.
                 self.unpull(task)
                 conn = self.server.table.get(id)
                 if conn is not None:
@@ -191,7 +196,7 @@ class SocketPool:
         return s.address
 
     async def close(self, id: int, timeout: float | None) -> None:
-        """Flush and close `id`; return once the fd is closed (DESIGN.md §3)."""
+        """Flush and close `id`; return once the fd is closed (docs/architecture.md, "The close protocol")."""
         s = self.socks.get(id)
         if s is None:
             return  # closed already, or never ours: a no-op, as in skynet
@@ -208,7 +213,7 @@ class SocketPool:
             await svc.wait_session(session)
             if s.puller is not None:
                 # A coroutine pulling from the fd was woken by its closing but
-                # has not run yet: it goes first (DESIGN.md §3).
+                # has not run yet: it goes first, then wakes us.
                 token = object()
                 s.after_puller.append(token)
                 await svc.suspend_until_woken(token)

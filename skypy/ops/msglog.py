@@ -2,14 +2,14 @@
 
 To ``<logpath>/<handle as %08x>.log``, as skynet names it, one line a
 message: ``:source ptype session time payload`` (time in seconds since the
-node started). Logging swaps the service's `dispatch` and `take_answer` for
-wrappers on the instance, so a service that is not logged pays nothing.
+node started). Logging sets the service's `message_hook`, which the core
+calls with each message the service takes.
 """
 
 from __future__ import annotations
 
 import time
-from typing import IO, Any
+from typing import IO
 
 import trio
 
@@ -18,7 +18,7 @@ from .._core.service import Service
 
 
 class MessageLog:
-    """The open log file of one service, and the wrappers that write to it."""
+    """The open log file of one service."""
 
     def __init__(self, svc: Service) -> None:
         self.svc = svc
@@ -28,27 +28,13 @@ class MessageLog:
         self.file.write(f"open time: {time.time():.2f}\n")
 
     def write(self, msg: Message) -> None:
+        """One line for `msg`, as it is taken."""
         source, session, ptype, payload = msg
         elapsed = trio.current_time() - self.svc.node.started_at
         self.file.write(f":{source:08x} {ptype} {session} {elapsed:.2f} {payload!r}\n")
 
-    def dispatch(self, msg: Message) -> bool:
-        self.write(msg)
-        return Service.dispatch(self.svc, msg)
-
-    def take_answer(self, session: int) -> Any:
-        # A call answered inline takes its RESPONSE from the mailbox without
-        # dispatching it: log it when it is taken.
-        mailbox = self.svc.mailbox
-        queued = len(mailbox)
-        head = mailbox[0] if mailbox else None
-        try:
-            return Service.take_answer(self.svc, session)
-        finally:
-            if head is not None and len(mailbox) < queued:
-                self.write(head)
-
     def close(self) -> None:
+        """Mark the end in the file and close it."""
         self.file.write(f"close time: {time.time():.2f}\n")
         self.file.close()
 
@@ -59,8 +45,7 @@ def logon(svc: Service) -> MessageLog:
     log = logs.get(svc.handle)
     if log is None:
         log = logs[svc.handle] = MessageLog(svc)
-        svc.dispatch = log.dispatch  # type: ignore[method-assign]
-        svc.take_answer = log.take_answer  # type: ignore[method-assign]
+        svc.message_hook = log.write
         svc.exit_hooks.append(lambda: logoff(svc))
     return log
 
@@ -70,6 +55,6 @@ def logoff(svc: Service) -> bool:
     log = svc.node.extensions.get("msglog", {}).pop(svc.handle, None)
     if log is None:
         return False
-    del svc.dispatch, svc.take_answer
+    svc.message_hook = None
     log.close()
     return True
