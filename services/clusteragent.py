@@ -1,7 +1,7 @@
 """clusteragent: serves one connection from another cluster node, as skynet's clusteragent.
 
 clusterd starts one per accepted connection. It decodes requests
-(skypy.cluster_wire) as the bytes arrive and hands each to its service,
+(skypy.cluster.wire) as the bytes arrive and hands each to its service,
 calls and pushes alike, in the order they completed on the wire; it writes
 each call's answer when it comes, in whatever order they come. A name
 query (a request to address 0) is answered from the names given to
@@ -11,11 +11,10 @@ with a log line.
 """
 
 import skypy
-from skypy import socket
+from skypy import cluster, socket
 from skypy.cluster import wire as cluster_wire
-from skypy._api.messages import post_request, running, wait_answer
-from skypy.cluster.routes import ClusterRoutes
 from skypy.errors import SkypyError
+from skypy.lowlevel import post_request, wait_answer
 from skypy.netpack import PacketDecoder
 from skypy.serialize import pack, unpack
 
@@ -112,7 +111,7 @@ def serve(out, request):
 
 async def main(fd, peer):
     global names
-    names = ClusterRoutes.of(running().node).names
+    names = cluster.registered()
     out = Answers(fd)  # the answers to one read's requests go out in one write
     packets, requests = PacketDecoder(), cluster_wire.RequestDecoder()
 

@@ -6,7 +6,7 @@ no coroutine and adds one local hop.
 """
 
 import skypy
-from skypy.cluster.routes import forward
+from skypy.cluster import forward
 from skypy.errors import CallError
 from skypy.serialize import pack
 

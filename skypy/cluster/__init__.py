@@ -21,17 +21,18 @@ one service to another node arrive in the order they were made.
 from __future__ import annotations
 
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Mapping
 
 from .._api import messages as api
 from .._core import config
 from .._api.messages import running
-from .routes import ClusterRoutes, forward
+from ._routes import ClusterRoutes, forward
 from ..errors import CallError
 from .._api.lifecycle import uniqueservice
 from ..serialize import pack
 
-__all__ = ["call", "open", "proxy", "query", "register", "reload", "send"]
+__all__ = ["call", "forward", "open", "proxy", "query", "register", "registered", "reload", "send"]
 
 Address = int | str
 
@@ -105,6 +106,14 @@ def register(name: str, addr: int | None = None) -> None:
     if not name or name[0] in "@.":
         raise ValueError(f"cluster name {name!r}: give it without '@' or '.', e.g. register('store')")
     ClusterRoutes.of(svc.node).names[name] = svc.handle if addr is None else addr
+
+
+def registered() -> Mapping[str, int]:
+    """The names given to `register` on this node (without the ``@``), as a live read-only view.
+
+    What the node's cluster agents answer name queries and ``@name`` requests from.
+    """
+    return MappingProxyType(ClusterRoutes.of(running().node).names)
 
 
 async def query(node: str, name: str) -> int:

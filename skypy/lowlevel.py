@@ -1,0 +1,13 @@
+"""skypy.lowlevel: the service API that libraries and framework services build on.
+
+Service code rarely needs these; a library that holds state for a service
+(sockets, connections) or forwards requests on behalf of others (the
+cluster agent) does. Like ``trio.lowlevel``, a thin namespace of explicit
+re-exports.
+"""
+
+from ._api.lifecycle import on_exit as on_exit
+from ._api.messages import post_request as post_request
+from ._api.messages import wait_answer as wait_answer
+
+__all__ = ["on_exit", "post_request", "wait_answer"]
