@@ -1,10 +1,10 @@
 """The debug console: operators type skynet's console commands over TCP (or curl ``/stat``).
 
-    debug_console [host] port        # host defaults to 127.0.0.1; port 0 picks a free one
+    debug_console [host] port [greeting_delay]   # host defaults to 127.0.0.1; port 0 picks a free one
 
-Greets ``Welcome to skynet console`` (after 0.25 s of silence, so that HTTP
-clients are not greeted), reads one command per line, answers as
-skypy.console formats it. A line ``GET /cmd/arg`` is an HTTP request: the
+Greets ``Welcome to skynet console`` (after `greeting_delay` seconds of
+silence, 0.25 by default, so that HTTP clients are not greeted), reads one
+command per line, answers as skypy.console formats it. A line ``GET /cmd/arg`` is an HTTP request: the
 path runs as the command ``cmd arg``, answered as HTTP/1.1, then the
 connection closes, so ``curl http://127.0.0.1:PORT/stat`` works.
 """
@@ -16,8 +16,10 @@ from skypy import socket
 from skypy.ops import console
 
 WELCOME = "Welcome to skynet console"
-# Seconds a new connection may take to send an HTTP request line before it is greeted.
-GREETING_DELAY = 0.25
+# Seconds a new connection may take to send an HTTP request line before it is
+# greeted (the config's console.greeting_delay). A module global: every
+# launch of this service has its own.
+greeting_delay = 0.25
 
 
 def say(id, lines):
@@ -59,7 +61,7 @@ async def serve(id, peer):
     # A console user waits for the greeting, but an HTTP client speaks first
     # and would take the greeting for an HTTP/0.9 answer: greet only once
     # the client has been silent a moment, or has sent a console command.
-    skypy.timeout(GREETING_DELAY, greet)
+    skypy.timeout(greeting_delay, greet)
     try:
         while True:
             line = await read_line(id)
@@ -77,7 +79,10 @@ async def serve(id, peer):
 
 
 async def main(*args):
-    host, port = ("127.0.0.1", *args) if len(args) == 1 else args
+    global greeting_delay
+    host, port, *delay = ("127.0.0.1", *args) if len(args) == 1 else args
+    if delay:
+        greeting_delay = float(delay[0])
     listen_id, host, port = await socket.listen(host, int(port))
     skypy.error(f"Start debug console at {host}:{port}")
     await socket.start(listen_id, serve)

@@ -163,8 +163,11 @@ async def open_node(
 
 async def _start_console(node: Node, console: dict[str, Any]) -> None:
     """Start the debug console; a port already taken is logged, not fatal: the node serves on without it."""
+    # The greeting delay is passed only when configured: the service keeps
+    # the default, and `list` shows the console as an operator would start it.
+    delay = [console["greeting_delay"]] if "greeting_delay" in console else []
     try:
-        await lifecycle.newservice("debug_console", console["host"], console["port"])
+        await lifecycle.newservice("debug_console", console["host"], console["port"], *delay)
     except CallError as exc:
         node.log(api.self(), f"debug console not started: {exc}")
 

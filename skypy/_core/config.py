@@ -74,20 +74,23 @@ _CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "logpath": ("a folder name (string)", lambda v: isinstance(v, (str, Path))),
     "copy_messages": ("true or false", lambda v: type(v) is bool),
     "env": ("a table of strings, numbers or booleans", lambda v: isinstance(v, dict) and all(map(_scalar, v.values()))),
-    "console": ("a table (host, port)", lambda v: isinstance(v, dict)),
+    "console": ("a table (host, port, greeting_delay)", lambda v: isinstance(v, dict)),
     "watchdog": ("a table (endless, interrupt, signal)", lambda v: isinstance(v, dict)),
     "cluster": ("a table of node = \"host:port\" or false", lambda v: isinstance(v, dict) and all(a is False or (isinstance(a, str) and host_port(a) is not None) for a in v.values())),
     "node": ("the name of this node in [cluster] (string)", lambda v: isinstance(v, str) and v != ""),
     "nodes": ("a list of node names from [cluster]", lambda v: isinstance(v, list) and all(isinstance(n, str) for n in v)),
 }
-_CONSOLE_CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
-    "host": ("a host name (string)", lambda v: isinstance(v, str)),
-    "port": ("a port number 0..65535", lambda v: type(v) is int and 0 <= v <= 65535),
-}
 
 
 def _seconds(v: Any) -> bool:
     return type(v) in (int, float) and v >= 0
+
+
+_CONSOLE_CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "host": ("a host name (string)", lambda v: isinstance(v, str)),
+    "port": ("a port number 0..65535", lambda v: type(v) is int and 0 <= v <= 65535),
+    "greeting_delay": ("a number of seconds", _seconds),
+}
 
 
 # The endless-loop watchdog (watchdog.py): report a handler after `endless`
