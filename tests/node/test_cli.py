@@ -1,0 +1,105 @@
+"""The `skypy` command as a user runs it: a real process, real signals."""
+
+import os
+import signal
+import subprocess
+
+import pytest
+import trio
+
+import skypy
+from skypy.testing import NodeProcess
+from skypy.testing.process import SKYPY
+
+start = NodeProcess.start
+
+
+async def test_run_without_argument_runs_the_default_config_until_ctrl_c(tmp_path):
+    node = await start("run", cwd=tmp_path)
+    try:
+        await node.wait_for("LAUNCH simpledb")
+        await node.wait_for("node ready")
+    finally:
+        status = await node.stop(signal.SIGINT)
+    assert status == 0
+
+
+async def test_sigterm_stops_the_node_cleanly(tmp_path):
+    node = await start("run", cwd=tmp_path)
+    await node.wait_for("node ready")
+    assert await node.stop(signal.SIGTERM) == 0
+
+
+async def test_a_crashing_service_is_logged_and_the_node_keeps_running(tmp_path):
+    (tmp_path / "crashy.py").write_text(
+        "import skypy\n"
+        "async def main():\n"
+        "    def boom(session, source):\n"
+        "        raise KeyError('missing')\n"
+        "    skypy.dispatch('lua', boom)\n"
+        "    skypy.send(skypy.self(), 'lua')\n"
+        "    skypy.timeout(0.01, lambda: skypy.error('still alive'))\n"
+    )
+    (tmp_path / "node.toml").write_text('start = "crashy"\nservice_path = ["."]\n')
+    node = await start("run", "node.toml", cwd=tmp_path)
+    try:
+        crash = await node.wait_for("raised")
+        address = crash.split("]")[0].lstrip("[")
+        await node.wait_for("KeyError: 'missing'")
+        assert (await node.wait_for("still alive")).startswith(f"[{address}]")
+    finally:
+        assert await node.stop() == 0
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ('strat = "main"\n', "unknown key 'strat'"),
+        ('harbor = "x"\n', "key 'harbor' must be an integer"),
+        ('start = "absent"\n', "key 'start': no service 'absent'"),
+        ("start = \n", "bad TOML"),
+        ('node = "db"\n[cluster]\nother = "127.0.0.1:2528"\n', "key 'node': 'db' has no address in [cluster]"),
+        ('nodes = ["a", "b"]\n[cluster]\na = "127.0.0.1:1"\nb = false\n', "key 'nodes': 'b' has no address"),
+        ('[cluster]\ndb = "127.0.0.1"\n', "key 'cluster' must be a table of node = \"host:port\""),
+    ],
+)
+def test_bad_config_stops_with_one_line_and_status_2(tmp_path, text, reason):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    result = subprocess.run([SKYPY, "run", str(path)], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and str(path) in lines[0] and reason in lines[0]
+
+
+def test_version_and_help():
+    version = subprocess.run([SKYPY, "--version"], capture_output=True, text=True, timeout=30)
+    assert version.returncode == 0 and version.stdout.strip() == f"skypy {skypy.__version__}"
+    helptext = subprocess.run([SKYPY, "--help"], capture_output=True, text=True, timeout=30)
+    assert helptext.returncode == 0 and "run" in helptext.stdout
+
+
+async def test_file_logger_stamps_lines_and_reopens_on_sighup(tmp_path):
+    (tmp_path / "node.toml").write_text('start = "main"\nlogger = "node.log"\n')
+    node = await start("run", "node.toml", cwd=tmp_path)
+    log = tmp_path / "node.log"
+    try:
+        with trio.fail_after(20):
+            while "node ready" not in (log.read_text() if log.exists() else ""):
+                await trio.sleep(0.05)  # another process writes it: poll, bounded by the deadline
+        first = log.read_text().splitlines()[0]
+        assert_stamped(first)
+        log.rename(tmp_path / "node.log.1")
+        node.process.send_signal(signal.SIGHUP)
+        with trio.fail_after(20):
+            while not log.exists() or "reopened" not in log.read_text():
+                await trio.sleep(0.05)
+    finally:
+        assert await node.stop() == 0
+    assert_stamped(log.read_text().splitlines()[0])
+
+
+def assert_stamped(line: str) -> None:
+    import re
+
+    assert re.fullmatch(r"\d\d/\d\d/\d\d \d\d:\d\d:\d\d\.\d\d \[:[0-9a-f]{8}\] .*", line), line

@@ -1,0 +1,81 @@
+"""Configs: a bad one stops start-up naming the file, the key and the reason."""
+
+import pytest
+
+import skypy
+from skypy._core import config
+
+
+def write(tmp_path, text):
+    path = tmp_path / "node.toml"
+    path.write_text(text)
+    return path
+
+
+def test_unknown_key_is_named_with_the_file(tmp_path):
+    path = write(tmp_path, 'strat = "main"\n')
+    with pytest.raises(skypy.ConfigError, match=rf"^{path}: unknown key 'strat'"):
+        config.load(path)
+
+
+def test_wrong_type_names_the_key_and_what_it_must_be(tmp_path):
+    path = write(tmp_path, 'harbor = "one"\n')
+    with pytest.raises(skypy.ConfigError, match=rf"^{path}: key 'harbor' must be an integer 0..255, not 'one'"):
+        config.load(path)
+
+
+def test_missing_start_service_is_named(tmp_path):
+    path = write(tmp_path, 'start = "nowhere"\n')
+    with pytest.raises(skypy.ConfigError, match=rf"^{path}: key 'start': no service 'nowhere'"):
+        config.load(path)
+
+
+def test_bad_toml_names_the_file_and_position(tmp_path):
+    path = write(tmp_path, "start = \n")
+    with pytest.raises(skypy.ConfigError, match=rf"^{path}: bad TOML: .*line 1"):
+        config.load(path)
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(skypy.ConfigError, match="no such config file"):
+        config.load(tmp_path / "absent.toml")
+
+
+def test_console_table_keys_are_checked(tmp_path):
+    path = write(tmp_path, "[console]\nport = 70000\n")
+    with pytest.raises(skypy.ConfigError, match="key 'console.port' must be a port number"):
+        config.load(path)
+
+
+def test_service_path_is_relative_to_the_config_file_and_keeps_the_shipped_services(tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "hello.py").write_text("async def main():\n    pass\n")
+    settings = config.load(write(tmp_path, 'start = "hello"\nservice_path = ["mine"]\n'))
+    assert settings.service_path[0] == tmp_path / "mine"
+    assert settings.service_path[-1] == config.shipped("services")
+
+
+def test_the_shipped_default_config_is_valid():
+    settings = config.load(config.default_config_path())
+    assert settings.start is not None
+
+
+async def test_env_values_are_read_by_getenv(tmp_path):
+    path = write(tmp_path, '[env]\nregion = "eu"\nmax_players = 64\n')
+    async with skypy.open_node(path):
+        assert skypy.getenv("region") == "eu"
+        assert skypy.getenv("max_players") == 64
+        assert skypy.getenv("absent") is None
+
+
+async def test_setenv_is_write_once(node):
+    skypy.setenv("mode", "fast")
+    assert skypy.getenv("mode") == "fast"
+    with pytest.raises(skypy.SkypyError, match="'mode' is already set"):
+        skypy.setenv("mode", "slow")
+
+
+async def test_open_node_overrides_are_checked_like_config_keys():
+    with pytest.raises(skypy.ConfigError, match="open_node\\(\\): key 'harbor'"):
+        async with skypy.open_node(harbor=300):
+            pass

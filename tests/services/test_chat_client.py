@@ -1,0 +1,111 @@
+"""examples/chat_client.py driven as a person would: lines typed in, lines read off the screen."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import trio
+
+from skypy.testing import NodeProcess
+
+from tests.helpers.chat import Lobby, next_of
+
+CLIENT = Path(__file__).parents[2] / "examples" / "chat_client.py"
+
+
+class Terminal:
+    """The chat client in a child process: what is typed on stdin, what it prints on stdout."""
+
+    def __init__(self, process: trio.Process) -> None:
+        self.process = process
+        self.pending = b""
+
+    async def type(self, line: str) -> None:
+        await self.process.stdin.send_all(line.encode() + b"\n")
+
+    async def read_line(self, timeout: float = 10) -> str:
+        with trio.fail_after(timeout):
+            while b"\n" not in self.pending:
+                chunk = await self.process.stdout.receive_some()
+                assert chunk, f"the client exited; it printed {self.pending!r}"
+                self.pending += chunk
+        line, self.pending = self.pending.split(b"\n", 1)
+        return line.decode()
+
+    async def exit_status(self, timeout: float = 10) -> int:
+        with trio.fail_after(timeout):
+            return await self.process.wait()
+
+
+@pytest.fixture
+async def lobby(skypy_node):
+    return await Lobby.start(skypy_node)
+
+
+@pytest.fixture
+async def run_client():
+    """Start a chat client; any still running after the test is killed."""
+    processes = []
+
+    async def run(port, name):
+        process = await trio.lowlevel.open_process(
+            [sys.executable, str(CLIENT), name, "--port", str(port)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        processes.append(process)
+        return Terminal(process)
+
+    yield run
+    for process in processes:
+        process.kill()
+        await process.wait()
+        await process.stdin.aclose()
+        await process.stdout.aclose()
+
+
+async def test_a_person_logs_in_hears_others_talks_lists_and_quits(lobby, run_client):
+    alice = await run_client(lobby.port, "alice")
+    assert await alice.read_line() == "* alice joined"
+    assert (await alice.read_line()).startswith("* type to talk")
+    bob = await lobby.login("bob")
+    assert await alice.read_line() == "* bob joined"
+    await bob.send_packet("say hi alice")
+    assert await alice.read_line() == "<bob> hi alice"
+    assert await next_of(bob, "said") == "said bob hi alice"
+    await alice.type("hello bob, nice day")
+    assert await next_of(bob, "said") == "said alice hello bob, nice day"
+    assert await alice.read_line() == "<alice> hello bob, nice day"
+    await alice.type("/who")
+    assert await alice.read_line() == "* in the lobby: alice, bob"
+    await alice.type("/quit")
+    assert await alice.read_line() == "* bye"
+    assert await alice.exit_status() == 0
+    assert await next_of(bob, "left") == "left alice"
+
+
+async def test_end_of_input_leaves_the_lobby(lobby, run_client):
+    bob = await lobby.login("bob")
+    alice = await run_client(lobby.port, "alice")
+    assert await next_of(bob, "joined") == "joined alice"
+    await alice.process.stdin.aclose()  # Ctrl-D
+    assert await next_of(bob, "left") == "left alice"
+    assert await alice.exit_status() == 0
+
+
+async def test_a_taken_name_is_shown_and_the_client_exits_with_status_1(lobby, run_client):
+    bob = await lobby.login("bob")  # noqa: F841 (held)
+    other = await run_client(lobby.port, "bob")
+    assert await other.read_line() == "! name taken"
+    assert await other.exit_status() == 1
+
+
+async def test_skypy_run_serves_the_chat_lobby_on_port_8888(tmp_path, run_client):
+    node = await NodeProcess.start("run", cwd=tmp_path)
+    try:
+        await node.wait_for("Listen on 127.0.0.1:8888")
+        alice = await run_client(8888, "alice")
+        assert await alice.read_line() == "* alice joined"
+        await alice.type("/quit")
+        assert await alice.exit_status() == 0
+    finally:
+        assert await node.stop() == 0
