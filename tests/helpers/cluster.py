@@ -1,12 +1,9 @@
-"""A cluster peer for the tests: a `skypy run` node in another process, and the `db` fixture."""
+"""A cluster peer for the tests: a `skypy run` node in another process."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
-from skypy import cluster
 from skypy.testing import NodeProcess
 
 NODES = Path(__file__).parent / "cluster_nodes"
@@ -14,7 +11,7 @@ STORE = 0x0A  # where cluster_nodes/remote.py puts the store: where skynet's cap
 
 
 class Remote:
-    """A `skypy run` node named db, serving tests/cluster_nodes/store.py as @store and .store."""
+    """A `skypy run` node named db, serving cluster_nodes/store.py as @store and .store."""
 
     def __init__(self, process: NodeProcess, port: int) -> None:
         self.process = process
@@ -39,12 +36,3 @@ class Remote:
     async def stop(self) -> None:
         if self.process.process.returncode is None:
             assert await self.process.stop() == 0
-
-
-@pytest.fixture
-async def db(node, tmp_path):
-    """Node db in another process, in this node's cluster table."""
-    remote = await Remote.start(tmp_path)
-    cluster.reload({"db": remote.address})
-    yield remote
-    await remote.stop()

@@ -1,12 +1,10 @@
-"""Fake peers for the socket tests: a listener in the test's own service, and plain clients."""
+"""Peers for the socket tests: a listener in the test's own service, plain clients, and what they send."""
 
 from __future__ import annotations
 
-import math
 import socket as stdsocket
 import time
 
-import pytest
 import trio
 
 from skypy import socket
@@ -41,14 +39,6 @@ class Listener:
         return client, id
 
 
-@pytest.fixture
-async def listener(node):
-    send, receive = trio.open_memory_channel(math.inf)
-    id, host, port = await socket.listen("127.0.0.1", 0)
-    await socket.start(id, lambda new_id, address: send.send_nowait(new_id))
-    return Listener(id, host, port, receive)
-
-
 async def receive_all(stream: trio.SocketStream) -> bytes:
     """Everything the peer sends until EOF."""
     parts = []
@@ -75,3 +65,13 @@ def pattern(size: int) -> bytes:
 def socket_info(id: int) -> dict | None:
     """The server's counters for `id`, or None once the id is released."""
     return next((entry for entry in socket.info() if entry["id"] == id), None)
+
+
+def queue_until(id: int, least: int) -> bytes:
+    """Write to `id` (whose peer does not read) until at least `least` bytes wait in its queue."""
+    written = []
+    block = pattern(256 << 10)
+    while socket_info(id)["queued"] < least:
+        assert socket.write(id, block)
+        written.append(block)
+    return b"".join(written)

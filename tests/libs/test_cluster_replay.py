@@ -3,31 +3,19 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from pathlib import Path
 
-import pytest
 import trio
 
 from skypy.cluster.wire import ResponseDecoder
 from skypy.netpack import PacketDecoder
 
 from tests.helpers.cluster import Remote
-
-# CI checks the shared folder out beside the repository.
-CAPTURE = Path(__file__).resolve().parents[2] / "shared" / "vectors" / "skynet_cluster.tsv"
-
-pytestmark = pytest.mark.skipif(not CAPTURE.is_file(), reason=f"skynet's capture is not at {CAPTURE}")
+from tests.helpers.vectors import cluster_capture
 
 
 def captured(direction: str) -> list[bytes]:
     """The capture's packets (length header included) sent in `direction`, in wire order."""
-    packets = []
-    for line in CAPTURE.read_text().splitlines():
-        if line and not line.startswith("#"):
-            way, _, hexed = line.split("\t")
-            if way == direction:
-                packets.append(bytes.fromhex(hexed))
-    return packets
+    return [packet for way, _, packet in cluster_capture() if way == direction]
 
 
 def by_session(stream: bytes) -> dict[int, list[bytes]]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -13,20 +12,9 @@ from hypothesis import strategies as st
 from skypy.cluster.wire import PART_SIZE, ClusterProtocolError, Request, RequestDecoder, Response, ResponseDecoder, encode_request, encode_response, encode_trace
 from skypy.netpack import PacketDecoder
 from skypy.serialize import pack, unpack
+from tests.helpers.vectors import cluster_capture
 
-CAPTURE_FILE = Path("/work/shared/vectors/skynet_cluster.tsv")
-
-
-def _read_capture() -> list[tuple[str, str, bytes]]:
-    rows = []
-    for line in CAPTURE_FILE.read_text().splitlines():
-        if line and not line.startswith("#"):
-            direction, label, hexed = line.split("\t")
-            rows.append((direction, label.split()[0], bytes.fromhex(hexed)))
-    return rows
-
-
-CAPTURE = _read_capture()
+CAPTURE = cluster_capture()
 CAPTURED_REQUESTS = [packet for direction, _, packet in CAPTURE if direction == "request"]
 CAPTURED_RESPONSES = [packet for direction, _, packet in CAPTURE if direction == "response"]
 # Environment-specific texts, rewritten in the capture; taken from it, not invented.

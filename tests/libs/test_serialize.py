@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import math
 import re
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from skypy.serialize import MAX_DEPTH, PackError, UnpackError, pack, unpack
+from tests.helpers.vectors import PACK_VECTORS
 
-VECTORS_FILE = Path("/work/shared/vectors/skynet_pack.tsv")
 
 
 # --- a reader for the Lua literals in the vector file -------------------------
@@ -125,7 +124,7 @@ class _LuaReader:
 
 def _read_vectors() -> list[tuple[str, str, bytes]]:
     rows = []
-    for line in VECTORS_FILE.read_text().splitlines():
+    for line in PACK_VECTORS.read_text().splitlines():
         if line and not line.startswith("#"):
             name, lua, hexed = line.split("\t")
             rows.append((name, lua, bytes.fromhex(hexed)))

@@ -11,28 +11,11 @@ import skypy
 from skypy import socket
 from skypy._net.pool import SocketPool
 from skypy._net.table import CLOSE, DATA, ERROR
+from skypy.testing import wait_until
 
 from tests.helpers.peers import pattern, queue_until, read_slowly, receive_all, socket_info
 
 MiB = 1 << 20
-
-
-async def wait_until(predicate):
-    """Let every task run until `predicate()` holds (never a timed sleep)."""
-    with trio.fail_after(10):
-        while not predicate():
-            await trio.testing.wait_all_tasks_blocked()
-            await trio.sleep(0)
-
-
-def queue_until(id, least):
-    """Write to `id` (whose peer does not read) until at least `least` bytes wait in its queue."""
-    written = []
-    block = pattern(256 << 10)
-    while socket_info(id)["queued"] < least:
-        assert socket.write(id, block)
-        written.append(block)
-    return b"".join(written)
 
 
 # 1 -------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import skypy
 from skypy import socket
 from skypy._api.messages import running
 from skypy._net.server import SocketServer
+from skypy.testing import wait_until
 
 from tests.helpers.peers import pattern, queue_until, read_slowly, receive_all, socket_info
 

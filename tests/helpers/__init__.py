@@ -1,0 +1,1 @@
+"""Code the tests share: small services, fake peers and clients, a remote cluster node."""
