@@ -31,7 +31,8 @@ async def newservice(service: str | Callable[..., Any], *args: Any) -> int:
     session = svc.new_session()
     new = node.spawn(label, service, args, Request(session, svc.handle))
     node.log(new.handle, f"LAUNCH {label}{''.join(' ' + str(a) for a in args)}")
-    return values_of(await svc.wait_session(session))
+    handle: int = values_of(await svc.wait_session(session))
+    return handle
 
 
 async def uniqueservice(service: str, *args: Any) -> int:
@@ -69,7 +70,8 @@ async def queryservice(service: str) -> int:
         return node.unique[service]
     session = svc.new_session()
     node.unique_waiters.setdefault(service, []).append((svc.handle, session))
-    return values_of(await svc.wait_session(session))
+    handle: int = values_of(await svc.wait_session(session))
+    return handle
 
 
 def register(name: str) -> None:
@@ -107,7 +109,7 @@ def exit() -> None:
     raise ServiceExit
 
 
-def on_exit(fn: Callable[[], None]) -> None:
+def on_exit(fn: Callable[[], object]) -> None:
     """Call ``fn()`` when this service ends, however it ends; the newest is called first.
 
     For libraries that hold resources for a service (skypy.socket closes its

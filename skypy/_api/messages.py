@@ -18,7 +18,7 @@ from .._core.message import address
 from .._core.protocol import Handler, Packer, Unpacker
 from .._core.current import current
 from .._core.request import Request
-from .._core.service import NOT_YET, Service
+from .._core.service import NOT_YET, NotYet, Service
 
 Address = int | str
 # How many calls answered without suspending run before one trio checkpoint.
@@ -89,7 +89,9 @@ def values_of(values: tuple[Any, ...]) -> Any:
     return values[0] if len(values) == 1 else values
 
 
-def _request(svc: Service, addr: Address, ptype: str | int, args: tuple[Any, ...]) -> tuple[int, Any]:
+def _request(
+    svc: Service, addr: Address, ptype: str | int, args: tuple[Any, ...]
+) -> tuple[int, tuple[Any, ...] | NotYet]:
     """Send a request: its session, and its answer's values if the callee answered inline, else NOT_YET."""
     node = svc.node
     dest = node.resolve(addr)
@@ -109,7 +111,9 @@ def _request(svc: Service, addr: Address, ptype: str | int, args: tuple[Any, ...
     return session, NOT_YET
 
 
-async def _answer(svc: Service, session: int, values: Any, timeout: float | None) -> tuple[Any, ...]:
+async def _answer(
+    svc: Service, session: int, values: tuple[Any, ...] | NotYet, timeout: float | None
+) -> tuple[Any, ...]:
     """The values answering `session`: those answered inline, or wait for them."""
     if values is not NOT_YET:
         # A loop of calls answered inline never suspends; now and then let

@@ -17,7 +17,7 @@ import trio
 from .config import Config
 from ..errors import ServiceExit, ServiceNotFound, SkypyError
 from .loader import ServiceLoader
-from .message import HARBOR_SHIFT, LOCAL_MASK, PTYPE_ERROR, PTYPE_RESPONSE, PTYPE_TEXT, Message, address
+from .message import HARBOR_SHIFT, LOCAL_MASK, PTYPE_ERROR, PTYPE_RESPONSE, PTYPE_TEXT, RawMessage, address
 from .meter import Meter
 from .protocol import Handler, ProtocolTable
 from .request import Request
@@ -82,7 +82,7 @@ class Node:
             return handle
         raise ServiceNotFound(f"{addr!r} is not an address (a handle or a .name)")
 
-    def post(self, dest: int, msg: Message) -> None:
+    def post(self, dest: int, msg: RawMessage) -> None:
         """Put `msg` in `dest`'s mailbox; a message to a dead address is dropped or refused."""
         svc = self.services.get(dest)
         if svc is None:
@@ -96,7 +96,7 @@ class Node:
         if svc.turn.holder is None:
             svc.turn.kick()
 
-    def deliver(self, dest: int, msg: Message) -> None:
+    def deliver(self, dest: int, msg: RawMessage) -> None:
         """`post`, and if `dest` is idle, run it in this task until it hands the turn on.
 
         For tasks outside every service (the socket server's readers) that
@@ -109,7 +109,7 @@ class Node:
         else:
             self.post(dest, msg)
 
-    def run_inline(self, svc: Service, msg: Message) -> None:
+    def run_inline(self, svc: Service, msg: RawMessage) -> None:
         """Give `msg` to idle `svc` and run it in this task (`Service.run_inline`).
 
         The one way past `post` into a mailbox, so a `CopyingNode` copies
@@ -117,7 +117,7 @@ class Node:
         """
         svc.run_inline(msg)
 
-    def _undeliverable(self, dest: int, msg: Message) -> None:
+    def _undeliverable(self, dest: int, msg: RawMessage) -> None:
         source, session, ptype, _ = msg
         if ptype == PTYPE_RESPONSE or ptype == PTYPE_ERROR:
             return  # the caller is gone; nobody waits for this answer
@@ -143,8 +143,10 @@ class Node:
 
     # --- lifecycle --------------------------------------------------------
 
-    def spawn(self, label: str, start: Callable[..., Any], args: tuple[Any, ...], request: Request) -> Service:
-        """Create a service whose first coroutine runs ``start(*args)`` and answers `request`."""
+    def spawn(
+        self, label: str, start: str | Callable[..., Any], args: tuple[Any, ...], request: Request
+    ) -> Service:
+        """Create a service whose first coroutine runs ``start(*args)`` (a module name: its main) and answers `request`."""
         assert self.nursery is not None, "the node is not running"
         svc = Service(self, self.new_handle(), label)
         svc.args = args
@@ -154,7 +156,7 @@ class Node:
         self.nursery.start_soon(self.guard, svc, name=f"skypy{address(svc.handle)} {label}")
         return svc
 
-    async def _boot(self, svc: Service, start: Callable[..., Any], args: tuple[Any, ...]) -> int:
+    async def _boot(self, svc: Service, start: str | Callable[..., Any], args: tuple[Any, ...]) -> int:
         """A service's first coroutine: its main; when main returns, newservice does too."""
         try:
             main = self.loader.load(start) if isinstance(start, str) else start
@@ -236,14 +238,14 @@ class CopyingNode(Node):
     pays nothing for it.
     """
 
-    def post(self, dest: int, msg: Message) -> None:
+    def post(self, dest: int, msg: RawMessage) -> None:
         super().post(dest, _copied(msg))
 
-    def run_inline(self, svc: Service, msg: Message) -> None:
+    def run_inline(self, svc: Service, msg: RawMessage) -> None:
         super().run_inline(svc, _copied(msg))
 
 
-def _copied(msg: Message) -> Message:
+def _copied(msg: RawMessage) -> RawMessage:
     source, session, ptype, payload = msg
     return (source, session, ptype, copy.deepcopy(payload))
 

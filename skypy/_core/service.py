@@ -14,7 +14,7 @@ import traceback
 from collections import deque
 from time import perf_counter
 from types import CoroutineType
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, Final, NamedTuple
 
 import outcome
 import trio
@@ -22,7 +22,7 @@ from trio.lowlevel import Task, cancel_shielded_checkpoint, current_task, wait_t
 
 from .current import current
 from ..errors import CallError, ServiceExit, SkypyError
-from .message import PTYPE_ERROR, PTYPE_RESPONSE, Message, address
+from .message import PTYPE_ERROR, PTYPE_RESPONSE, RawMessage, address
 from .protocol import Handler, ProtocolTable
 from .request import Request, TimeoutCallback
 from .turn import Turn
@@ -58,7 +58,7 @@ class NotYet(enum.Enum):
     NOT_YET = "not yet"
 
 
-NOT_YET = NotYet.NOT_YET
+NOT_YET: Final = NotYet.NOT_YET
 
 
 class Fork(NamedTuple):
@@ -80,7 +80,7 @@ class Service:
         self.node = node
         self.handle = handle
         self.label = label
-        self.mailbox: deque[Message] = deque()
+        self.mailbox: deque[RawMessage] = deque()
         self.turn = Turn()
         # Coroutines to start when the turn passes, in order.
         self.forks: deque[Fork] = deque()
@@ -102,10 +102,10 @@ class Service:
         self._send_request = Request(0, 0)
         self.workers = Workers(self)
         # Called, newest first, when the service ends (skypy.socket closes its sockets here).
-        self.exit_hooks: list[Callable[[], None]] = []
+        self.exit_hooks: list[Callable[[], object]] = []
         # Shown every message this service takes, before it is handled (the
         # console's `logon`); None, the usual case, costs one test per message.
-        self.message_hook: Callable[[Message], None] | None = None
+        self.message_hook: Callable[[RawMessage], None] | None = None
         # task -> called with it when that coroutine next parks, unlocks or
         # ends: a socket it reads itself goes back to the socket server's
         # reader task (skypy/_net/pull.py).
@@ -145,7 +145,7 @@ class Service:
                 self._last_session = session
                 return session
 
-    async def wait_session(self, session: int) -> Any:
+    async def wait_session(self, session: int) -> tuple[Any, ...]:
         """Suspend the running coroutine until the RESPONSE or ERROR for `session`."""
         task = current_task()
         borrowed = self.turn.holder is not task
@@ -159,7 +159,8 @@ class Service:
             return True
 
         try:
-            return await self.park(forget, holding=not borrowed)
+            values: tuple[Any, ...] = await self.park(forget, holding=not borrowed)
+            return values
         finally:
             self._resumed(request, borrowed)
 
@@ -355,7 +356,7 @@ class Service:
         if hook is not None:
             hook(task)
 
-    def dispatch(self, msg: Message) -> bool:
+    def dispatch(self, msg: RawMessage) -> bool:
         """Handle one message; True when a coroutine now holds the turn."""
         self.messages_handled += 1
         if self.message_hook is not None:
@@ -375,15 +376,17 @@ class Service:
             request = self._send_request
             request.source = source
             request.answered = False
-        if handler.commands is None:
-            return self.invoke(request, handler.fn, (session, source, *args), False, "handler")
-        if not args or args[0] not in handler.commands:
+        fn = handler.fn
+        if fn is not None:
+            return self.invoke(request, fn, (session, source, *args), False, "handler")
+        commands = handler.commands
+        if commands is None or not args or args[0] not in commands:
             exc = SkypyError(f"{address(self.handle)} has no command {args[0] if args else None!r}")
             self.failed(request, exc, "command dispatch")
             return False
-        return self.invoke(request, handler.commands[args[0]], args[1:], True, f"command {args[0]!r}")
+        return self.invoke(request, commands[args[0]], args[1:], True, f"command {args[0]!r}")
 
-    def run_inline(self, msg: Message) -> None:
+    def run_inline(self, msg: RawMessage) -> None:
         """Deliver `msg` to this idle service and run it in the sender's task, saving task switches.
 
         Only for an idle service (empty mailbox, nothing woken or forked), so
@@ -411,7 +414,7 @@ class Service:
                 if self.mailbox or self.forks or turn.ready:
                     turn.kick()
 
-    def take_answer(self, session: int) -> Any:
+    def take_answer(self, session: int) -> tuple[Any, ...] | NotYet:
         """The values answering `session` if its RESPONSE is next in line; CallError if ERROR; else NOT_YET.
 
         Lets a caller holding the turn skip suspending when nothing else of
@@ -429,7 +432,8 @@ class Service:
             self.message_hook(msg)
         if ptype == PTYPE_ERROR:
             raise CallError(f"call to {address(source)} failed: {payload}")
-        return payload
+        values: tuple[Any, ...] = payload
+        return values
 
     def invoke(
         self, request: Request, fn: Callable[..., Any], args: tuple[Any, ...], answers: bool, what: str

@@ -68,7 +68,8 @@ async def open(name_or_port: str | int) -> tuple[str, int]:
     else:
         host, port = "0.0.0.0", name_or_port
     clusterd = await uniqueservice("clusterd")
-    return tuple(await api.call(clusterd, "lua", "listen", host, port))  # type: ignore[return-value]
+    bound: tuple[str, int] = await api.call(clusterd, "lua", "listen", host, port)
+    return bound
 
 
 async def call(node: str, addr: Address, *args: Any, timeout: float | None = None) -> Any:
@@ -118,11 +119,13 @@ def registered() -> Mapping[str, int]:
 
 async def query(node: str, name: str) -> int:
     """The handle of the service registered as `name` on node `node`; CallError if there is none."""
-    return (await _request(node, 0, pack(name), None))[0]
+    handle: int = (await _request(node, 0, pack(name), None))[0]
+    return handle
 
 
 async def proxy(node: str, addr: Address) -> int:
     """A local handle standing for `addr` on `node`: calls and sends to it go there."""
     ClusterRoutes.of(running().node).route(node)  # an unknown or down node fails now
     clusterd = await uniqueservice("clusterd")
-    return await api.call(clusterd, "lua", "proxy", node, _target(addr))
+    handle: int = await api.call(clusterd, "lua", "proxy", node, _target(addr))
+    return handle

@@ -19,7 +19,7 @@ from .._core.config import host_port
 from .._api.coroutines import fork
 from ..errors import CallError
 from .._api.lifecycle import newservice
-from .._core.message import PTYPE_ERROR, PTYPE_LUA, Message
+from .._core.message import PTYPE_ERROR, PTYPE_LUA, RawMessage
 
 if TYPE_CHECKING:
     from .._core.node import Node
@@ -47,7 +47,7 @@ class Route:
         self.address = address
         self.sender: int | None = None
         # Requests waiting for the sender, in order; None when none is being started.
-        self.held: list[Message] | None = None
+        self.held: list[RawMessage] | None = None
 
 
 class ClusterRoutes:

@@ -145,7 +145,7 @@ def roots(svc: Service) -> list[Any]:
     return found
 
 
-COMMANDS = {
+COMMANDS: dict[str, Callable[..., Any]] = {
     "STAT": stat, "TASK": task, "INFO": info, "EXIT": exit, "PING": ping, "LINK": link,
     "RUN": run, "GC": collect, "MEM": mem,
 }

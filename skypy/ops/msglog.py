@@ -13,7 +13,7 @@ from typing import IO
 
 import trio
 
-from .._core.message import Message
+from .._core.message import RawMessage
 from .._core.service import Service
 
 
@@ -27,7 +27,7 @@ class MessageLog:
         self.file: IO[str] = self.path.open("a", encoding="utf-8", buffering=1)
         self.file.write(f"open time: {time.time():.2f}\n")
 
-    def write(self, msg: Message) -> None:
+    def write(self, msg: RawMessage) -> None:
         """One line for `msg`, as it is taken."""
         source, session, ptype, payload = msg
         elapsed = trio.current_time() - self.svc.node.started_at
