@@ -43,30 +43,37 @@ class RunningNode:
         self.node.crash_hooks.append(hook)
 
     async def newservice(self, service: str | Callable[..., Any], *args: Any) -> int:
+        """`skypy.newservice` from the program: start a service, return its handle once its main returned."""
         with self._as_host():
             return await lifecycle.newservice(service, *args)
 
     async def uniqueservice(self, service: str, *args: Any) -> int:
+        """`skypy.uniqueservice` from the program: the one service of this name, started on first use."""
         with self._as_host():
             return await lifecycle.uniqueservice(service, *args)
 
     async def queryservice(self, service: str) -> int:
+        """`skypy.queryservice` from the program: the unique service's handle, once it has started."""
         with self._as_host():
             return await lifecycle.queryservice(service)
 
     async def call(self, addr: api.Address, ptype: str | int, *args: Any, timeout: float | None = None) -> Any:
+        """`skypy.call` from the program, from any of its tasks: the answer, or CallError."""
         with self._as_host():
             return await api.call(addr, ptype, *args, timeout=timeout)
 
     def send(self, addr: api.Address, ptype: str | int, *args: Any) -> None:
+        """`skypy.send` from the program: never blocks, never raises for a dead address."""
         with self._as_host():
             api.send(addr, ptype, *args)
 
     async def kill(self, addr: api.Address) -> None:
+        """`skypy.kill` from the program: end the service at `addr` and wait until it has ended."""
         with self._as_host():
             await lifecycle.kill(addr)
 
     def localname(self, name: str) -> int | None:
+        """The handle named `name` (``.name``) on this node, or None."""
         return self.node.names.get(name)
 
     def _as_host(self) -> _HostContext:
