@@ -83,7 +83,8 @@ class PacketDecoder:
             partial += chunk[:used]
             if len(partial) < HEADER_SIZE:
                 return len(chunk)
-        need = HEADER_SIZE + _HEADER.unpack_from(partial)[0] - len(partial)
+        size: int = _HEADER.unpack_from(partial)[0]
+        need = HEADER_SIZE + size - len(partial)
         if len(chunk) - used < need:
             partial += memoryview(chunk)[used:]
             return len(chunk)

@@ -21,6 +21,7 @@ Python <-> Lua mapping:
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 __all__ = ["MAX_DEPTH", "PackError", "UnpackError", "pack", "unpack"]
 
@@ -153,7 +154,7 @@ def _pack_array_header(buf: bytearray, n: int) -> None:
         _pack_int(buf, n)
 
 
-def _pack_dict(buf: bytearray, table: dict, depth: int) -> None:
+def _pack_dict(buf: bytearray, table: dict[Any, Any], depth: int) -> None:
     n = 0
     if 1 in table:
         # `1 in table` is also true for the keys True and 1.0, which Lua keeps
@@ -175,7 +176,7 @@ def _pack_dict(buf: bytearray, table: dict, depth: int) -> None:
     buf.append(_NIL)
 
 
-def unpack(data: bytes | bytearray | memoryview, *, raw: bool = False) -> tuple:
+def unpack(data: bytes | bytearray | memoryview, *, raw: bool = False) -> tuple[Any, ...]:
     """Deserialise a skynet message into its values; ``raw`` keeps every string as bytes."""
     return _Unpacker(bytes(data), raw).values()
 
@@ -190,7 +191,7 @@ class _Unpacker:
         self.end = len(data)
         self.raw = raw
 
-    def values(self) -> tuple:
+    def values(self) -> tuple[Any, ...]:
         result = []
         pos = 0
         while pos < self.end:
@@ -248,24 +249,25 @@ class _Unpacker:
                 pass
         return data, end
 
-    def table(self, pos: int, cookie: int, depth: int) -> tuple[list | dict, int]:
+    def table(self, pos: int, cookie: int, depth: int) -> tuple[list[Any] | dict[Any, Any], int]:
         start = pos - 1
         if depth >= MAX_DEPTH:
             raise UnpackError(f"table at offset {start} nests deeper than {MAX_DEPTH} levels")
         n = cookie
         if cookie == 31:
-            n, pos = self.value(pos, depth + 1)
-            if type(n) is not int or n < 0:
-                raise UnpackError(f"table at offset {start} has array size {n!r}")
+            size, pos = self.value(pos, depth + 1)
+            if type(size) is not int or size < 0:
+                raise UnpackError(f"table at offset {start} has array size {size!r}")
+            n = size
         # Every item takes at least one byte: refuse absurd sizes before allocating.
         self.need(pos, n, "table array part")
-        array = []
+        array: list[Any] = []
         for _ in range(n):
             item, pos = self.value(pos, depth + 1)
             array.append(item)
         if self.data[self.need(pos, 1, "table end") - 1] == _NIL:
             return (array if array else {}), pos + 1
-        table: dict = dict(enumerate(array, 1))
+        table: dict[Any, Any] = dict(enumerate(array, 1))
         while True:
             key_pos = pos
             key, pos = self.value(pos, depth + 1)

@@ -23,7 +23,7 @@ import threading
 from pathlib import Path
 from time import perf_counter
 from types import FrameType
-from typing import Any
+from typing import Any, Callable
 
 import trio
 
@@ -117,7 +117,10 @@ class Watchdog:
                 if self.stuck is not None:
                     self._report(self.stuck, held)
             if self.stuck is not None and self.delivered != steps and self._interrupt_due(self.stuck, held):
-                signal.pthread_kill(threading.main_thread().ident, self.signum)  # type: ignore[arg-type]
+                main = threading.main_thread().ident
+                # The main thread runs (it started us), and can_interrupt is only set with a signal.
+                assert main is not None and self.signum is not None
+                signal.pthread_kill(main, self.signum)
 
     def _interrupt_due(self, svc: Service, held: float) -> bool:
         if not self.can_interrupt:
@@ -132,8 +135,8 @@ class Watchdog:
         # (or when an interrupt lands: set before the alert that prompts one).
         self.unlogged = (svc.handle, text)
         hint = ""
-        if self.can_interrupt:
-            hint = f"; kill -{signal.Signals(self.signum).name[3:]} {os.getpid()} interrupts it"  # type: ignore[arg-type]
+        if self.can_interrupt and self.signum is not None:
+            hint = f"; kill -{signal.Signals(self.signum).name[3:]} {os.getpid()} interrupts it"
         sys.stderr.write(f"skypy watchdog: [{address(svc.handle)}] {text} (held {held:.1f} s{hint})\n")
         sys.stderr.flush()
         self._log_later(self.flush_report)
@@ -144,7 +147,7 @@ class Watchdog:
             self.node.log(*self.unlogged)
             self.unlogged = None
 
-    def _log_later(self, fn: Any, *args: Any) -> None:
+    def _log_later(self, fn: Callable[..., object], *args: Any) -> None:
         try:
             self._token.run_sync_soon(fn, *args)
         except trio.RunFinishedError:
@@ -164,8 +167,9 @@ class Watchdog:
         self._stop.set()
         self._thread.join()
         _watchdogs.remove(self)
-        if self.can_interrupt and not any(w.signum == self.signum and w.can_interrupt for w in _watchdogs):
-            signal.signal(self.signum, _installed.pop(self.signum))
+        if self.can_interrupt and self.signum is not None:
+            if not any(w.signum == self.signum and w.can_interrupt for w in _watchdogs):
+                signal.signal(self.signum, _installed.pop(self.signum))
 
 
 # Every running watchdog of this process, and the signal handlers they replaced.

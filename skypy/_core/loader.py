@@ -51,7 +51,7 @@ class ServiceLoader:
             "__builtins__": builtins,
         }
         exec(code, namespace)
-        main = namespace.get("main")
+        main: object = namespace.get("main")
         if not callable(main):
             raise SkypyError(f"service {name!r} ({path}) defines no main(*args)")
         return main

@@ -36,6 +36,11 @@ class Message(NamedTuple):
     payload: Any
 
 
+# The type of what mailboxes hold and `Node.post` takes: the plain 4-tuple
+# the send path builds, of which a Message is a subtype.
+RawMessage = tuple[int, int, int, Any]
+
+
 def address(handle: int) -> str:
     """Format a handle as skynet prints it: ``:0000000a``."""
     return f":{handle:08x}"

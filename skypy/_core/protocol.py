@@ -47,7 +47,8 @@ class ProtocolTable:
 
     def __init__(self, base: ProtocolTable | None = None) -> None:
         if base is None:
-            self.ids: dict[str | int, int] = {**BUILTIN, **{n: n for n in BUILTIN.values()}}
+            self.ids: dict[str | int, int] = dict(BUILTIN.items())
+            self.ids.update((n, n) for n in BUILTIN.values())
             self.names: dict[int, str] = {n: name for name, n in BUILTIN.items()}
             self.packers: dict[int, Packer] = {}
             self.unpackers: dict[int, Unpacker] = {}

@@ -158,11 +158,13 @@ async def cmd_gc() -> Answer:
 
 
 async def cmd_info(addr: str | None = None, *args: str) -> Answer:
-    return await api.call(_service(addr).handle, "debug", "INFO", *args)
+    answer: Answer = await api.call(_service(addr).handle, "debug", "INFO", *args)
+    return answer
 
 
 async def cmd_task(addr: str | None = None) -> Answer:
-    return await api.call(_service(addr).handle, "debug", "TASK")
+    answer: Answer = await api.call(_service(addr).handle, "debug", "TASK")
+    return answer
 
 
 async def cmd_exit(addr: str | None = None) -> Answer:
