@@ -26,6 +26,7 @@ cancelled, and the list of them is emptied before they are rescheduled.)
 
 from __future__ import annotations
 
+import enum
 from collections import deque
 from typing import Any, Callable
 
@@ -33,10 +34,11 @@ import outcome
 from trio.lowlevel import Abort, Task, current_task, reschedule, wait_task_rescheduled
 
 
-# Stand in for the holder between spawning a coroutine's task and its start,
-# and once the service is gone.
-SPAWNING: Any = object()
-CLOSED: Any = object()
+class Stand(enum.Enum):
+    """What holds the turn when no task does: one about to start, or nobody ever again."""
+
+    SPAWNING = "given to a task that has not started yet"
+    CLOSED = "the service is gone"
 
 
 class Turn:
@@ -48,9 +50,12 @@ class Turn:
         # The task allowed to run service code now: None while the service is
         # idle (its loop parked with nothing to do), SPAWNING until the task
         # that was given the turn has started.
-        self.holder: Task | None = SPAWNING
+        self.holder: Task | Stand | None = Stand.SPAWNING
         self.ready: deque[tuple[Task, outcome.Outcome[Any]]] = deque()
-        self.loop_task: Task | None = None
+        # Left unset, not None, until Service.run sets it: the loop is only
+        # given the turn once it has run and parked (the holder starts as
+        # SPAWNING, never None), so no reader finds it missing.
+        self.loop_task: Task
         # Set when the service is going (retired, or its tasks cancelled from
         # outside): nobody gets the turn again, and a parked task is resumed
         # or cancelled at once, with no turn to wait for.
@@ -82,7 +87,7 @@ class Turn:
         if self.closed:
             return
         self.closed = True
-        self.holder = CLOSED
+        self.holder = Stand.CLOSED
         ready, self.ready = self.ready, deque()
         for task, value in ready:
             reschedule(task, value)
@@ -113,7 +118,7 @@ class Turn:
 
     def reserve(self) -> None:
         """The loop gives the turn to a task it is spawning, which has no Task object yet."""
-        self.holder = SPAWNING
+        self.holder = Stand.SPAWNING
 
     def hand_to(self, task: Task, value: outcome.Outcome[Any]) -> None:
         """Give the turn straight to `task` (a coroutine resumed or started) with `value`."""
@@ -172,7 +177,7 @@ class Turn:
     def give_loop(self) -> None:
         """Hand the turn to the (parked) loop task, which carries on from where it stopped."""
         self.holder = self.loop_task
-        reschedule(self.loop_task)  # type: ignore[arg-type]
+        reschedule(self.loop_task)
 
     async def park_loop(self) -> None:
         """The loop task waits until it holds the turn again (after a hand-off, or idle)."""
