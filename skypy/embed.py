@@ -9,10 +9,8 @@ from typing import Any, AsyncIterator, Callable
 import trio
 
 from . import cluster
-from ._api import lifecycle
-from ._api import messages as api
-from ._core import config as config_module
-from ._core import endless
+from ._api import lifecycle, messages as api
+from ._core import config as config_module, endless
 from ._core.config import Config
 from ._core.current import current
 from ._core.message import PTYPE_DEBUG

@@ -7,11 +7,10 @@ from typing import Any, Awaitable, Callable, TypeVar
 import trio
 from trio.lowlevel import current_task
 
-from .messages import running
 from .._core.message import PTYPE_RESPONSE
-from .._core.request import Request
-from .._core.request import TimeoutCallback
+from .._core.request import Request, TimeoutCallback
 from .._core.service import Fork, Service
+from .messages import running
 
 T = TypeVar("T")
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from .messages import Address, running, values_of
-from ..errors import ServiceExit, ServiceNotFound, SkypyError
 from .._core.message import PTYPE_ERROR, PTYPE_RESPONSE, address
 from .._core.request import Request
 from .._core.service import Service
+from ..errors import ServiceExit, ServiceNotFound, SkypyError
+from .messages import Address, running, values_of
 
 __all__ = [
     "exit", "kill", "localname", "name", "newservice", "on_exit", "queryservice", "register", "uniqueservice",

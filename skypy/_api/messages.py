@@ -13,12 +13,12 @@ from typing import Any, Callable
 import trio
 from trio.lowlevel import current_task
 
-from ..errors import ResponseError, ServiceNotFound, SkypyError
+from .._core.current import current
 from .._core.message import address
 from .._core.protocol import Handler, Packer, Unpacker
-from .._core.current import current
 from .._core.request import Request
 from .._core.service import NOT_YET, NotYet, Service
+from ..errors import ResponseError, ServiceNotFound, SkypyError
 
 Address = int | str
 # How many calls answered without suspending run before one trio checkpoint.

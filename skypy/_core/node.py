@@ -14,8 +14,8 @@ from typing import Any, Callable
 
 import trio
 
-from .config import Config
 from ..errors import ServiceExit, ServiceNotFound, SkypyError
+from .config import Config
 from .loader import ServiceLoader
 from .message import HARBOR_SHIFT, LOCAL_MASK, PTYPE_ERROR, PTYPE_RESPONSE, PTYPE_TEXT, RawMessage, address
 from .meter import Meter

@@ -20,8 +20,8 @@ import outcome
 import trio
 from trio.lowlevel import Task, cancel_shielded_checkpoint, current_task, wait_task_rescheduled
 
-from .current import current
 from ..errors import CallError, ServiceExit, SkypyError
+from .current import current
 from .message import PTYPE_ERROR, PTYPE_RESPONSE, RawMessage, address
 from .protocol import Handler, ProtocolTable
 from .request import Request, TimeoutCallback

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any, Coroutine, NamedTuple
 import outcome
 from trio.lowlevel import Abort, Task, current_task, wait_task_rescheduled
 
-from .current import current
 from ..errors import ServiceExit
+from .current import current
 from .message import address
 from .request import Request
 

@@ -25,12 +25,12 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from .._api import messages as api
-from .._core import config
-from .._api.messages import running
-from ._routes import ClusterRoutes, forward
-from ..errors import CallError
 from .._api.lifecycle import uniqueservice
+from .._api.messages import running
+from .._core import config
+from ..errors import CallError
 from ..serialize import pack
+from ._routes import ClusterRoutes, forward
 
 __all__ = ["call", "forward", "open", "proxy", "query", "register", "registered", "reload", "send"]
 

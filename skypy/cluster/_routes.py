@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Mapping
 
+from .._api.coroutines import fork
+from .._api.lifecycle import newservice
 from .._api.messages import running, send
 from .._core.config import host_port
-from .._api.coroutines import fork
-from ..errors import CallError
-from .._api.lifecycle import newservice
 from .._core.message import PTYPE_ERROR, PTYPE_LUA, RawMessage
+from ..errors import CallError
 
 if TYPE_CHECKING:
     from .._core.node import Node

@@ -22,13 +22,12 @@ from typing import Any, Callable
 import trio
 from trio.lowlevel import Task
 
-from .._api import messages as api
-from .._api import lifecycle
-from ._footprint import size_of
+from .._api import lifecycle, messages as api
 from .._core.message import address
 from .._core.protocol import Handler
 from .._core.request import TimeoutCallback
 from .._core.service import Service
+from ._footprint import size_of
 
 _TRIO_DIR = str(Path(trio.__file__).parent)
 
