@@ -2,7 +2,7 @@
 read, write, accept, and the timer of a close with a timeout.
 
 Each task works on one Conn and reports through ``server.apply``, which
-carries out what the rules in sockettable.py decide.
+carries out what the rules in table.py decide.
 """
 
 from __future__ import annotations
@@ -214,7 +214,7 @@ async def readable(conn: Conn, sock: socket.socket, scope: trio.CancelScope) -> 
     return conn.reader is scope
 
 
-async def connect_one(sock: socket.socket, address: Any) -> None:
+async def connect_one(sock: socket.socket, address: tuple[Any, ...]) -> None:
     try:
         sock.connect(address)
     except BlockingIOError:

@@ -41,6 +41,7 @@ async def pull(pool: SocketPool, s: Sock, conn: Conn, want: int | bytes, task: T
     if conn.puller is not task:
         server.pull(conn, task)
     sock = conn.sock
+    assert sock is not None  # pullable: a connected socket
     request = svc.request
     # As trio's streams do, first let one round of the scheduler pass and
     # try the recv then: under load the bytes are there by now, and
@@ -77,9 +78,11 @@ async def pull(pool: SocketPool, s: Sock, conn: Conn, want: int | bytes, task: T
                 # us as it wakes any reader.
                 pool.unpull(task)
                 s.want = None
-                return await pool.wait(s, want)
+                rest: bytes | None = await pool.wait(s, want)
+                return rest
             if data and pool.feed(s, data):
-                result, s.result = s.result, None
+                result: bytes = s.result
+                s.result = None
                 return result
     finally:
         s.want = None

@@ -3,8 +3,8 @@
 Services make requests by plain calls, carried out at once (as a command on
 skynet's socket pipe would be, with no thread between), and hear back through
 PTYPE_SOCKET messages posted to their mailbox, in order with every other
-message. The rules live in sockettable.py and the per-socket tasks in
-socketloops.py; this module takes the requests and carries out the rules.
+message. The rules live in table.py and the per-socket tasks in
+loops.py; this module takes the requests and carries out the rules.
 """
 
 from __future__ import annotations
@@ -13,15 +13,16 @@ import os
 from typing import TYPE_CHECKING, Any, Callable
 
 import trio
-from trio.lowlevel import notify_closing
+from trio.lowlevel import Task, notify_closing
 
 from . import loops as socketloops
 from ..errors import SocketError
 from .._core.message import PTYPE_RESPONSE, PTYPE_SOCKET
-from .table import WARNING, Conn, Effect, SocketTable, State
+from .table import WARNING, Conn, Effect, Event, SocketTable, State
 
 if TYPE_CHECKING:
     from .._core.node import Node
+    from .pool import SocketPool
 
 # What a close reads and drops, at most, before closing the fd (see _close_fd).
 DISCARD_MAX = 1 << 20
@@ -33,9 +34,9 @@ class SocketServer:
     def __init__(self, node: Node) -> None:
         self.node = node
         self.table = SocketTable()
-        # handle -> that service's SocketPool (socketpool.py), kept here so
+        # handle -> that service's SocketPool (pool.py), kept here so
         # the node need not know the socket library.
-        self.pools: dict[int, Any] = {}
+        self.pools: dict[int, SocketPool] = {}
         self._spawn(self._keeper)
 
     @classmethod
@@ -108,6 +109,7 @@ class SocketServer:
         if not queue and conn.state is not State.CONNECTING:
             # Nothing queued: hand the bytes to the kernel from the calling
             # service, as skynet does; the writer task is only for the rest.
+            assert conn.sock is not None  # set in every writable state but CONNECTING
             try:
                 sent = conn.sock.send(data)
             except BlockingIOError:
@@ -175,7 +177,7 @@ class SocketServer:
                 conn.owner = 0
                 self.apply(conn, conn.close(None))
 
-    # --- a coroutine reading a connection itself (socketpull.py) -----------------
+    # --- a coroutine reading a connection itself (pull.py) -----------------------
 
     def pullable(self, id: int, owner: int) -> Conn | None:
         """`id`'s Conn if a coroutine of `owner` may read its fd itself now, else None.
@@ -188,7 +190,7 @@ class SocketServer:
             return None
         return conn if conn.owner == owner and not conn.posted else None
 
-    def pull(self, conn: Conn, task: Any) -> None:
+    def pull(self, conn: Conn, task: Task) -> None:
         """The owner's coroutine in `task` reads `conn` from now on, waiting on `conn.pull_fd`.
 
         The reader task stops: it would cost a second round through trio's
@@ -197,13 +199,14 @@ class SocketServer:
         it alone (see _wake_puller), not the writer waiting on the fd.
         """
         if conn.pull_fd is None:
+            assert conn.sock is not None  # pullable: a connected socket
             conn.pull_fd = os.dup(conn.sock.fileno())
         if conn.reader is not None:
             conn.reader.cancel()
             conn.reader = None
         conn.puller = task
 
-    def unpull(self, conn: Conn, task: Any) -> None:
+    def unpull(self, conn: Conn, task: Task) -> None:
         """The coroutine in `task` stops reading `conn` (it waits for something else); a reader task takes over."""
         if conn.puller is task:
             conn.puller = None
@@ -225,7 +228,8 @@ class SocketServer:
 
     # --- carrying out what the rules decide ---------------------------------
 
-    def apply(self, conn: Conn, effects: list[Any]) -> None:
+    def apply(self, conn: Conn, effects: list[Effect | Event]) -> None:
+        """Carry out what a transition of `conn` decided, in order."""
         for effect in effects:
             if type(effect) is tuple:
                 self.post_event(conn.owner, effect)
@@ -248,7 +252,7 @@ class SocketServer:
                     conn.reader.cancel()
                     conn.reader = None
 
-    def post_event(self, owner: int, event: tuple[Any, ...]) -> None:
+    def post_event(self, owner: int, event: Event) -> None:
         if owner:
             self.node.post(owner, (0, 0, PTYPE_SOCKET, event))
 
@@ -298,11 +302,13 @@ class SocketServer:
         # A datagram the kernel cannot take now is dropped rather than
         # queued: UDP promises no delivery, and a full socket buffer is the
         # same loss one hop earlier.
+        sock = conn.sock
+        assert sock is not None  # a bound UDP socket's fd is set until it closes
         try:
             if address is None:
-                conn.sock.send(data)
+                sock.send(data)
             else:
-                conn.sock.sendto(data, address)
+                sock.sendto(data, address)
         except OSError:
             return False
         conn.bytes_written += len(data)

@@ -1,21 +1,29 @@
 """The socket server's books: socket ids, and the state machine of each socket.
 
-Sans I/O, like sendqueue.py: every rule of DESIGN.md §3 (when the fd closes,
-who hears CLOSE and how often, what a close waits for) is decided here, and
-returned as a list of effects that socketserver.py carries out.
+Sans I/O, like sendqueue.py: every rule of the close protocol (when the fd
+closes, who hears CLOSE and how often, what a close waits for; see "The
+close protocol" in docs/architecture.md) is decided here, and returned as a
+list of effects that server.py carries out.
 """
 
 from __future__ import annotations
 
 import enum
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from ..errors import SocketError
 from .sendqueue import SendQueue
 
+if TYPE_CHECKING:
+    import socket
+
+    import trio
+    from trio.lowlevel import Task
+
 __all__ = [
     "ACCEPT", "CLOSE", "CONNECT", "DATA", "ERROR", "UDP", "WARNING",
-    "Conn", "Effect", "SocketTable", "State",
+    "Conn", "Effect", "Event", "SocketTable", "State",
 ]
 
 # The PTYPE_SOCKET event kinds, skynet's numbers. A payload is
@@ -47,7 +55,7 @@ class State(enum.Enum):
 
 
 class Effect(enum.Enum):
-    """What the I/O shell must do after a transition (besides posting the event tuples)."""
+    """What the I/O shell must do after a transition (besides posting the events)."""
 
     CLOSE_FD = "close the OS socket"
     RELEASE = "forget the id"
@@ -56,6 +64,10 @@ class Effect(enum.Enum):
     READ = "start reading (or accepting)"
     STOP_READ = "stop reading (or accepting)"
 
+
+# A PTYPE_SOCKET payload for the owner, (kind, id, *details) as above: a
+# transition returns these among its Effects, in the order they happen.
+Event = tuple[Any, ...]
 
 # Where `write` is accepted: queued while connecting or not yet started,
 # still sent after the peer's FIN; refused once we close.
@@ -82,9 +94,9 @@ class Conn:
         self.kind = kind  # "tcp", "listen" or "udp"
         self.state = state
         self.owner = owner
-        self.sock: Any = None
+        self.sock: socket.socket | None = None
         self.queue = SendQueue()
-        self.address: Any = None
+        self.address: tuple[str, int] | None = None
         self.bytes_read = 0
         self.bytes_written = 0
         # Reached CONNECTED or LISTEN once: only such a socket can close;
@@ -94,14 +106,14 @@ class Conn:
         self.close_requested = False  # a service closed the id: release it when the fd closes
         self.closers: list[tuple[int, int]] = []  # (handle, session) waiting in close
         self.writing = False  # a writer task is draining the queue
-        self.reader: Any = None  # the cancel scope of the reading (or accepting) task
-        self.timer: Any = None  # the cancel scope of a close timeout
-        self.peer: Any = None  # a UDP socket's default destination
-        self.read_size = 4096  # the next recv's size, adapted to the traffic (socketloops.receive)
+        self.reader: trio.CancelScope | None = None  # the cancel scope of the reading (or accepting) task
+        self.timer: trio.CancelScope | None = None  # the cancel scope of a close timeout
+        self.peer: tuple[str, int] | None = None  # a UDP socket's default destination
+        self.read_size = 4096  # the next recv's size, adapted to the traffic (loops.receive)
         # The task of the owner's coroutine that reads the fd itself instead
-        # of a reader task (socketpool.py's pull), waiting on `pull_fd`, a
-        # dup of the fd that is closed to wake it.
-        self.puller: Any = None
+        # of a reader task (pull.py), waiting on `pull_fd`, a dup of the fd
+        # that is closed to wake it.
+        self.puller: Task | None = None
         self.pull_fd: int | None = None
         # DATA posted to the owner and not yet taken by its SocketPool: a
         # coroutine may pull only when there is none, as those bytes come first.
@@ -116,7 +128,7 @@ class Conn:
 
     # --- transitions ------------------------------------------------------
 
-    def opened_as(self, address: Any) -> list[Any]:
+    def opened_as(self, address: tuple[str, int]) -> list[Effect | Event]:
         """Connecting or binding succeeded."""
         self.address = address
         self.opened = True
@@ -124,12 +136,12 @@ class Conn:
             self.state = State.LISTEN
             return [(CONNECT, self.id, address)]
         self.state = State.CONNECTED
-        effects: list[Any] = [(CONNECT, self.id, address), Effect.READ]
+        effects: list[Effect | Event] = [(CONNECT, self.id, address), Effect.READ]
         if self.queue:
             effects.append(Effect.FLUSH)
         return effects
 
-    def start(self, owner: int) -> list[Any]:
+    def start(self, owner: int) -> list[Effect | Event]:
         """`owner` takes the socket and reads it; SocketError if it cannot be started."""
         state = self.state
         if state is State.CLOSED:
@@ -138,7 +150,7 @@ class Conn:
             raise SocketError(f"socket {self.id} cannot be started while {state.value}")
         self.owner = owner
         self.posted = 0  # any DATA still in flight went to the old owner
-        effects: list[Any] = [(CONNECT, self.id, self.address)]
+        effects: list[Effect | Event] = [(CONNECT, self.id, self.address)]
         if state is State.ACCEPTED:
             self.state = State.CONNECTED
             effects.append(Effect.READ)
@@ -150,7 +162,7 @@ class Conn:
             effects.append((CLOSE, self.id))
         return effects
 
-    def abandon(self) -> list[Any]:
+    def abandon(self) -> list[Effect | Event]:
         """The owner lets the socket go, unread, until another service starts it."""
         self.owner = 0
         if self.state is State.CONNECTED:
@@ -160,7 +172,7 @@ class Conn:
             return [Effect.STOP_READ]
         return []
 
-    def close(self, closer: tuple[int, int] | None) -> list[Any]:
+    def close(self, closer: tuple[int, int] | None) -> list[Effect | Event]:
         """A service closes the id: flush what is queued, then close; `closer` waits for it."""
         self.close_requested = True
         if closer is not None:
@@ -178,20 +190,20 @@ class Conn:
             return [Effect.FLUSH]
         return self._finish()
 
-    def shutdown(self) -> list[Any]:
+    def shutdown(self) -> list[Effect | Event]:
         """Close at once, dropping whatever is unsent; the id lives on until closed."""
         if self.state is State.CLOSED:
             return []
         self.queue.clear()
         return self._finish()
 
-    def drained(self) -> list[Any]:
+    def drained(self) -> list[Effect | Event]:
         """The writer emptied the queue: a pending close completes now."""
         if self.state is State.HALFCLOSE and not self.queue:
             return self._finish()
         return []
 
-    def peer_closed(self) -> list[Any]:
+    def peer_closed(self) -> list[Effect | Event]:
         """The peer sent FIN: reads are over and the owner hears CLOSE; writes go on."""
         if self.state is State.CONNECTED:
             self.state = State.HALFCLOSE_READ
@@ -199,17 +211,17 @@ class Conn:
             return [(CLOSE, self.id)]
         return []  # HALFCLOSE: we are closing anyway; CLOSE comes when the fd does
 
-    def failed(self, reason: str) -> list[Any]:
+    def failed(self, reason: str) -> list[Effect | Event]:
         """An I/O error: ERROR to the owner, then the socket closes (CLOSE if not yet sent)."""
         if self.state is State.CLOSED:
             return []
         self.queue.clear()
         return [(ERROR, self.id, reason), *self._finish()]
 
-    def _finish(self) -> list[Any]:
+    def _finish(self) -> list[Effect | Event]:
         """The fd closes now."""
         self.state = State.CLOSED
-        effects: list[Any] = [Effect.CLOSE_FD]
+        effects: list[Effect | Event] = [Effect.CLOSE_FD]
         if self.opened and not self.close_posted:
             self.close_posted = True
             effects.append((CLOSE, self.id))
@@ -266,7 +278,8 @@ class SocketTable:
     def release(self, id: int) -> None:
         self.conns.pop(id, None)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Conn]:
+        # Over a copy: closing a socket while iterating may release its id.
         return iter(list(self.conns.values()))
 
     def __len__(self) -> int:
