@@ -19,20 +19,26 @@ belongs to the service that created it and is used from that service only.
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Any, Awaitable, Callable, Generic, Protocol, Sequence, TypeVar, cast, overload
 
 from . import socket
 from ._api.messages import error
 from ._api.coroutines import fork, sleep, timeout, wait, wakeup
 from .errors import SkypyError, SocketClosed, SocketError
 
-__all__ = ["Channel", "ChannelClosed", "ChannelError", "ChannelSocket"]
+__all__ = ["Channel", "ChannelClosed", "ChannelError", "ChannelSocket", "OrderReader", "SessionReader"]
 
 Host = tuple[str, int]
 Callback = Callable[[bool, Any], None]
 # Order mode reads one answer: (ok, value). Session mode reads the next answer: (session, ok, value).
 OrderReader = Callable[["ChannelSocket"], Awaitable[tuple[bool, Any]]]
 SessionReader = Callable[["ChannelSocket"], Awaitable[tuple[int, bool, Any]]]
+Auth = Callable[["ChannelSocket"], Awaitable[None]]
+
+# What a request names its answer by: the reader of its answer in order
+# mode (OrderReader), its session in session mode (int).
+K = TypeVar("K")
+K_contra = TypeVar("K_contra", contravariant=True)
 
 # A blocking `connect()` retries after this long, doubling up to the maximum.
 RETRY_FIRST = 0.1
@@ -114,8 +120,142 @@ class _Waiter:
         raise ChannelError(f"the server answered with an error: {self.value!r}", self.value)
 
 
-class Channel:
-    """One client connection, in order mode (no `response`) or session mode (`response` given)."""
+class _Answers(Protocol[K_contra]):
+    """How a channel pairs answers with the requests waiting for them; one class per mode."""
+
+    def expect(self, key: K_contra, callback: Callback | None) -> bool:
+        """Wait for the answer named by `key`; False if one so named is already awaited."""
+
+    def forget(self, key: K_contra, callback: Callback) -> None:
+        """A request given up before its answer came."""
+
+    def waiting(self, session: int) -> bool:
+        """Whether an answer for `session` is still due."""
+
+    def take_all(self) -> list[Callback | None]:
+        """Forget every awaited answer; their callbacks, to fail them."""
+
+    def dropped(self) -> None:
+        """The connection closed."""
+
+    async def dispatch(self, sock: ChannelSocket, where: Callable[[], str]) -> None:
+        """Read answers from `sock` and hand each to its callback, until reading fails."""
+
+
+class _InOrder:
+    """Order mode: answers come in request order, each read by its request's own reader."""
+
+    __slots__ = ("fifo", "idle")
+
+    def __init__(self) -> None:
+        self.fifo: deque[tuple[OrderReader, Callback | None]] = deque()
+        # The dispatcher waits on this when no answer is due.
+        self.idle = object()
+
+    def expect(self, key: OrderReader, callback: Callback | None) -> bool:
+        self.fifo.append((key, callback))
+        wakeup(self.idle)
+        return True
+
+    def forget(self, key: OrderReader, callback: Callback) -> None:
+        pass  # its answer must still be read, in its turn, to reach the next one
+
+    def waiting(self, session: int) -> bool:
+        return False
+
+    def take_all(self) -> list[Callback | None]:
+        callbacks = [callback for _, callback in self.fifo]
+        self.fifo.clear()
+        return callbacks
+
+    def dropped(self) -> None:
+        # Wake an idle dispatcher, which is not reading and would not notice.
+        wakeup(self.idle)
+
+    async def dispatch(self, sock: ChannelSocket, where: Callable[[], str]) -> None:
+        fifo = self.fifo
+        while True:
+            if not fifo:
+                if socket.disconnected(sock.id):
+                    return
+                await wait(self.idle)
+                continue
+            reader, callback = fifo[0]
+            ok, value = await reader(sock)
+            fifo.popleft()
+            if callback is not None:
+                callback(ok, value)
+
+
+class _BySession:
+    """Session mode: each answer carries its request's session, and answers come in any order."""
+
+    __slots__ = ("read", "callbacks")
+
+    def __init__(self, read: SessionReader) -> None:
+        self.read = read
+        self.callbacks: dict[int, Callback | None] = {}
+
+    def expect(self, key: int, callback: Callback | None) -> bool:
+        if key in self.callbacks:
+            return False
+        self.callbacks[key] = callback
+        return True
+
+    def forget(self, key: int, callback: Callback) -> None:
+        if self.callbacks.get(key) is callback:
+            del self.callbacks[key]
+
+    def waiting(self, session: int) -> bool:
+        return session in self.callbacks
+
+    def take_all(self) -> list[Callback | None]:
+        callbacks = list(self.callbacks.values())
+        self.callbacks.clear()
+        return callbacks
+
+    def dropped(self) -> None:
+        pass  # the dispatcher is reading, and sees it
+
+    async def dispatch(self, sock: ChannelSocket, where: Callable[[], str]) -> None:
+        read = self.read
+        while True:
+            session, ok, value = await read(sock)
+            if session not in self.callbacks:
+                error(f"socketchannel {where()}: answer for unknown session {session} dropped")
+                continue
+            callback = self.callbacks.pop(session)
+            if callback is not None:
+                callback(ok, value)
+
+
+class Channel(Generic[K]):
+    """One client connection, in order mode (no `response`) or session mode (`response` given).
+
+    The mode is part of the type: `Channel[OrderReader]` or `Channel[int]`, what a request names its answer by.
+    """
+
+    @overload
+    def __init__(
+        self: Channel[OrderReader],
+        host: str,
+        port: int,
+        *,
+        backup: Sequence[Host] = (),
+        response: None = None,
+        auth: Auth | None = None,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: Channel[int],
+        host: str,
+        port: int,
+        *,
+        backup: Sequence[Host] = (),
+        response: SessionReader,
+        auth: Auth | None = None,
+    ) -> None: ...
 
     def __init__(
         self,
@@ -124,20 +264,18 @@ class Channel:
         *,
         backup: Sequence[Host] = (),
         response: SessionReader | None = None,
-        auth: Callable[[ChannelSocket], Awaitable[None]] | None = None,
+        auth: Auth | None = None,
     ) -> None:
         self._hosts: list[Host] = [(host, port), *backup]
-        self._response = response
+        answers: _Answers[OrderReader] | _Answers[int] = _InOrder() if response is None else _BySession(response)
+        # The overloads tie K to the mode chosen here, which mypy cannot follow.
+        self._answers = cast("_Answers[K]", answers)
         self._auth = auth
         self._sock: ChannelSocket | None = None  # the live connection
         self._dialing = False
         self._closed = False
         self._queue: list[bytes] = []  # written once the dial succeeds
-        self._sessions: dict[int, Callback | None] = {}  # session mode
-        self._fifo: deque[tuple[OrderReader, Callback | None]] = deque()  # order mode
         self._connect_waiters: list[_Waiter] = []
-        # The order-mode dispatcher waits on this when no answer is due.
-        self._idle = object()
 
     def __repr__(self) -> str:
         host, port = self._hosts[0]
@@ -150,14 +288,14 @@ class Channel:
 
     def waiting(self, session: int) -> bool:
         """Whether (in session mode) an answer for `session` is still due."""
-        return session in self._sessions
+        return self._answers.waiting(session)
 
     # --- requests ---------------------------------------------------------
 
     def post(
         self,
         data: bytes | Sequence[bytes],
-        response: int | OrderReader | None = None,
+        response: K | None = None,
         callback: Callback | None = None,
     ) -> None:
         """Write a request now, or as soon as the connection is up, without waiting for its answer.
@@ -169,14 +307,8 @@ class Channel:
         """
         if self._closed:
             raise ChannelClosed(f"{self!r} is closed")
-        if response is not None:
-            if self._response is not None:
-                if response in self._sessions:
-                    raise ValueError(f"session {response} is already waiting on {self!r}")
-                self._sessions[response] = callback  # type: ignore[index]
-            else:
-                self._fifo.append((response, callback))  # type: ignore[arg-type]
-                wakeup(self._idle)
+        if response is not None and not self._answers.expect(response, callback):
+            raise ValueError(f"session {response} is already waiting on {self!r}")
         payload = data if isinstance(data, bytes) else b"".join(data)
         if self._sock is not None:
             self._sock.write(payload)
@@ -184,7 +316,7 @@ class Channel:
         self._queue.append(payload)
         self._dial()
 
-    async def request(self, data: bytes | Sequence[bytes], response: int | OrderReader | None = None) -> Any:
+    async def request(self, data: bytes | Sequence[bytes], response: K | None = None) -> Any:
         """skynet's ``channel:request``: write, then wait for the answer (None if none is expected).
 
         ChannelError if the server answered with an error; ChannelClosed if
@@ -198,8 +330,8 @@ class Channel:
         try:
             return await waiter.result()
         finally:
-            if not waiter.done and self._sessions.get(response) is waiter:  # type: ignore[arg-type]
-                del self._sessions[response]  # type: ignore[arg-type]
+            if not waiter.done:
+                self._answers.forget(response, waiter)
 
     # --- the connection -----------------------------------------------------
 
@@ -265,7 +397,7 @@ class Channel:
             waiter(True, None)
         reason = "the connection dropped"
         try:
-            await (self._dispatch_sessions(sock) if self._response is not None else self._dispatch_order(sock))
+            await self._answers.dispatch(sock, self._where)
         except (SocketClosed, SocketError):
             pass
         except Exception as exc:
@@ -306,41 +438,13 @@ class Channel:
         raise ChannelClosed("; ".join(failures) or f"{self!r} is closed")
 
     def _dropped(self, id: int) -> None:
-        """CLOSE came: wake an idle order-mode dispatcher, which is not reading and would not notice."""
-        wakeup(self._idle)
-
-    async def _dispatch_sessions(self, sock: ChannelSocket) -> None:
-        read = self._response
-        assert read is not None
-        while True:
-            session, ok, value = await read(sock)
-            if session not in self._sessions:
-                error(f"socketchannel {self._where()}: answer for unknown session {session} dropped")
-                continue
-            callback = self._sessions.pop(session)
-            if callback is not None:
-                callback(ok, value)
-
-    async def _dispatch_order(self, sock: ChannelSocket) -> None:
-        fifo = self._fifo
-        while True:
-            if not fifo:
-                if socket.disconnected(sock.id):
-                    return
-                await wait(self._idle)
-                continue
-            reader, callback = fifo[0]
-            ok, value = await reader(sock)
-            fifo.popleft()
-            if callback is not None:
-                callback(ok, value)
+        """CLOSE came: tell the dispatcher, which may not be reading."""
+        self._answers.dropped()
 
     def _fail_all(self, reason: str) -> None:
         """Fail every request waiting for an answer, and every write still queued."""
         failure = ChannelClosed(f"socketchannel {self._where()}: {reason}")
-        callbacks = [*self._sessions.values(), *(callback for _, callback in self._fifo), *self._connect_waiters]
-        self._sessions.clear()
-        self._fifo.clear()
+        callbacks = [*self._answers.take_all(), *self._connect_waiters]
         self._connect_waiters.clear()
         self._queue.clear()
         for callback in callbacks:
