@@ -14,7 +14,10 @@
 
 Every function acts for the running service. Ids are the socket server's,
 never OS fds. Only the service that started a socket reads it; any service
-may write to any id. The close protocol is DESIGN.md §3.
+may write to any id. The owner hears CLOSE once per socket, whoever closed
+it; `close` returns once what was written has gone out and the fd is
+closed, after a coroutine blocked reading the socket has been woken ("The
+close protocol" in docs/architecture.md).
 """
 
 from __future__ import annotations

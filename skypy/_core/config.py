@@ -93,7 +93,7 @@ _CONSOLE_CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
 }
 
 
-# The endless-loop watchdog (watchdog.py): report a handler after `endless`
+# The endless-loop watchdog (endless.py): report a handler after `endless`
 # seconds, interrupt it after `interrupt` (0: never), on `signal` ("": none).
 _WATCHDOG_CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "endless": ("a number of seconds > 0", lambda v: _seconds(v) and v > 0),

@@ -1,4 +1,4 @@
-"""The service whose code is running, found through a context variable (see api.running)."""
+"""The service whose code is running, found through a context variable (see _api.messages.running)."""
 
 from __future__ import annotations
 
