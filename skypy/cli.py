@@ -9,9 +9,8 @@ from pathlib import Path
 
 import trio
 
-from . import __version__
+from . import __version__, _localnodes as localnodes
 from ._core import config
-from . import _localnodes as localnodes
 from .embed import open_node
 from .errors import ConfigError
 

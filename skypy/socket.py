@@ -25,10 +25,10 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ._api.messages import running
-from .errors import SocketClosed, SocketError
 from ._net.pool import SocketPool
 from ._net.server import SocketServer
 from ._net.table import ACCEPT, CLOSE, CONNECT, DATA, ERROR, UDP, WARNING
+from .errors import SocketClosed, SocketError
 
 __all__ = [
     "ACCEPT", "CLOSE", "CONNECT", "DATA", "ERROR", "UDP", "WARNING", "SocketClosed", "SocketError",

@@ -22,8 +22,8 @@ from collections import deque
 from typing import Any, Awaitable, Callable, Generic, Protocol, Sequence, TypeVar, cast, overload
 
 from . import socket
-from ._api.messages import error
 from ._api.coroutines import fork, sleep, timeout, wait, wakeup
+from ._api.messages import error
 from .errors import SkypyError, SocketClosed, SocketError
 
 __all__ = ["Channel", "ChannelClosed", "ChannelError", "ChannelSocket", "OrderReader", "SessionReader"]

@@ -28,9 +28,9 @@ from typing import Any, Callable
 import trio
 
 from ..errors import SkypyError
+from .current import current
 from .message import address
 from .node import Node
-from .current import current
 from .service import Service
 from .workers import Workers
 

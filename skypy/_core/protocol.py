@@ -6,8 +6,8 @@ from typing import Any, Callable
 
 import attrs
 
-from . import message
 from ..errors import SkypyError
+from . import message
 
 Packer = Callable[..., Any]
 Unpacker = Callable[[Any], tuple[Any, ...]]

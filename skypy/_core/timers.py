@@ -9,8 +9,8 @@ as a heap push.
 from __future__ import annotations
 
 import heapq
-import math
 import itertools
+import math
 from typing import Callable
 
 import trio

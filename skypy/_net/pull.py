@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 import trio
 from trio.lowlevel import Task, cancel_shielded_checkpoint, wait_readable
 
+from .._core.turn import Turn
 from .loops import receive
 from .table import Conn
-from .._core.turn import Turn
 
 if TYPE_CHECKING:
     from .pool import Sock, SocketPool

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any, Callable
 import trio
 from trio.lowlevel import Task, notify_closing
 
-from . import loops as socketloops
-from ..errors import SocketError
 from .._core.message import PTYPE_RESPONSE, PTYPE_SOCKET
+from ..errors import SocketError
+from . import loops as socketloops
 from .table import WARNING, Conn, Effect, Event, SocketTable, State
 
 if TYPE_CHECKING:

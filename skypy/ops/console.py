@@ -17,15 +17,14 @@ from typing import Any, Awaitable, Callable
 
 import trio
 
-from .._api import messages as api
-from .._api import lifecycle
-from . import msglog
 from .. import socket as skysocket
+from .._api import lifecycle, messages as api
 from .._api.coroutines import fork, wait, wakeup
-from ..errors import CallError, SkypyError
 from .._core.message import HARBOR_SHIFT, address
 from .._core.node import Node
 from .._core.service import Service
+from ..errors import CallError, SkypyError
+from . import msglog
 
 # How long stat and mem wait for one service before printing TIMEOUT for it.
 TIMEOUT = 3.0
