@@ -63,6 +63,11 @@ def host_port(text: str) -> tuple[str, int] | None:
     return host, int(port)
 
 
+def _node_address(value: Any) -> bool:
+    """A [cluster] entry: ``"host:port"``, or false for a node that is down."""
+    return value is False or (isinstance(value, str) and host_port(value) is not None)
+
+
 # key -> (what the value must be, its check)
 _CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "start": ("a service name (string)", lambda v: isinstance(v, str) and v != ""),
@@ -76,10 +81,14 @@ _CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "env": ("a table of strings, numbers or booleans", lambda v: isinstance(v, dict) and all(map(_scalar, v.values()))),
     "console": ("a table (host, port, greeting_delay)", lambda v: isinstance(v, dict)),
     "watchdog": ("a table (endless, interrupt, signal)", lambda v: isinstance(v, dict)),
-    "cluster": ("a table of node = \"host:port\" or false", lambda v: isinstance(v, dict) and all(a is False or (isinstance(a, str) and host_port(a) is not None) for a in v.values())),
+    "cluster": ('a table of node = "host:port" or false', lambda v: isinstance(v, dict) and all(map(_node_address, v.values()))),
     "node": ("the name of this node in [cluster] (string)", lambda v: isinstance(v, str) and v != ""),
     "nodes": ("a list of node names from [cluster]", lambda v: isinstance(v, list) and all(isinstance(n, str) for n in v)),
 }
+
+
+# The signals a handler can be installed for.
+_CATCHABLE = set(signal.Signals.__members__) - {"SIGKILL", "SIGSTOP"}
 
 
 def _seconds(v: Any) -> bool:
@@ -98,7 +107,7 @@ _CONSOLE_CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
 _WATCHDOG_CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "endless": ("a number of seconds > 0", lambda v: _seconds(v) and v > 0),
     "interrupt": ("a number of seconds (0: never)", _seconds),
-    "signal": ("a signal name such as \"SIGUSR1\", or \"\"", lambda v: v == "" or v in set(signal.Signals.__members__) - {"SIGKILL", "SIGSTOP"}),
+    "signal": ("a signal name such as \"SIGUSR1\", or \"\"", lambda v: v == "" or v in _CATCHABLE),
 }
 
 

@@ -11,11 +11,13 @@ The order is skynet's: coroutines woken since the turn was last passed run
 first (FIFO); then queued forks start, then the next mailbox message is
 dispatched. Coroutines back from reading their own sockets (contenders)
 take the freed turn ahead of the next message, though never twice without
-a message between: their bytes would otherwise have come as DATA messages. The service's loop task does this, and so does a coroutine that
-suspends (see Service.pass_turn): it runs the next steps itself until some
-other task holds the turn, which saves a round through trio's scheduler. Cancellation of a parked
-coroutine (a call timeout, say) counts as a wake-up and waits its turn like
-one, rather than letting trio resume it at once next to the running holder.
+a message between: their bytes would otherwise have come as DATA messages.
+The service's loop task does this, and so does a coroutine that suspends
+(see Service.pass_turn): it runs the next steps itself until some other
+task holds the turn, which saves a round through trio's scheduler.
+Cancellation of a parked coroutine (a call timeout, say) counts as a
+wake-up and waits its turn like one, rather than letting trio resume it at
+once next to the running holder.
 
 Every parked task is rescheduled exactly once, by whichever comes first:
 its waker, the turn passing to it, or (once the service is closing) trio's
