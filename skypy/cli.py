@@ -14,6 +14,8 @@ from ._core import config
 from .embed import open_node
 from .errors import ConfigError
 
+__all__ = ["EXIT_BAD_CONFIG", "main", "run_node"]
+
 EXIT_BAD_CONFIG = 2
 
 
@@ -43,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The ``skypy`` command with `argv` (default: the process's); the exit status."""
     args = _parser().parse_args(argv)
     path = args.config or config.default_config_path()
     try:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+__all__ = [
+    "CallError", "ConfigError", "ResponseError", "ServiceExit", "ServiceNotFound", "SkypyError",
+    "SocketClosed", "SocketError",
+]
+
 
 class SkypyError(Exception):
     """Base class of every error skypy raises on purpose."""

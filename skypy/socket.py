@@ -30,10 +30,12 @@ from ._net.server import SocketServer
 from ._net.table import ACCEPT, CLOSE, CONNECT, DATA, ERROR, UDP, WARNING
 from .errors import SocketClosed, SocketError
 
+# `open` (skynet's name) is left out, so `from skypy.socket import *` does
+# not shadow the builtin: write `socket.open(host, port)`.
 __all__ = [
     "ACCEPT", "CLOSE", "CONNECT", "DATA", "ERROR", "UDP", "WARNING", "SocketClosed", "SocketError",
     "abandon", "close", "close_fd", "disconnected", "info", "invalid", "limit", "listen", "lwrite",
-    "onclose", "open", "read", "readall", "readline", "sendto", "shutdown", "start", "udp",
+    "onclose", "read", "readall", "readline", "sendto", "shutdown", "start", "udp",
     "udp_connect", "warning", "write",
 ]
 

@@ -37,8 +37,8 @@ Auth = Callable[["ChannelSocket"], Awaitable[None]]
 
 # What a request names its answer by: the reader of its answer in order
 # mode (OrderReader), its session in session mode (int).
-K = TypeVar("K")
-K_contra = TypeVar("K_contra", contravariant=True)
+_K = TypeVar("_K")
+_K_contra = TypeVar("_K_contra", contravariant=True)
 
 # A blocking `connect()` retries after this long, doubling up to the maximum.
 RETRY_FIRST = 0.1
@@ -120,13 +120,13 @@ class _Waiter:
         raise ChannelError(f"the server answered with an error: {self.value!r}", self.value)
 
 
-class _Answers(Protocol[K_contra]):
+class _Answers(Protocol[_K_contra]):
     """How a channel pairs answers with the requests waiting for them; one class per mode."""
 
-    def expect(self, key: K_contra, callback: Callback | None) -> bool:
+    def expect(self, key: _K_contra, callback: Callback | None) -> bool:
         """Wait for the answer named by `key`; False if one so named is already awaited."""
 
-    def forget(self, key: K_contra, callback: Callback) -> None:
+    def forget(self, key: _K_contra, callback: Callback) -> None:
         """A request given up before its answer came."""
 
     def waiting(self, session: int) -> bool:
@@ -229,7 +229,7 @@ class _BySession:
                 callback(ok, value)
 
 
-class Channel(Generic[K]):
+class Channel(Generic[_K]):
     """One client connection, in order mode (no `response`) or session mode (`response` given).
 
     The mode is part of the type: `Channel[OrderReader]` or `Channel[int]`, what a request names its answer by.
@@ -269,7 +269,7 @@ class Channel(Generic[K]):
         self._hosts: list[Host] = [(host, port), *backup]
         answers: _Answers[OrderReader] | _Answers[int] = _InOrder() if response is None else _BySession(response)
         # The overloads tie K to the mode chosen here, which mypy cannot follow.
-        self._answers = cast("_Answers[K]", answers)
+        self._answers = cast("_Answers[_K]", answers)
         self._auth = auth
         self._sock: ChannelSocket | None = None  # the live connection
         self._dialing = False
@@ -295,7 +295,7 @@ class Channel(Generic[K]):
     def post(
         self,
         data: bytes | Sequence[bytes],
-        response: K | None = None,
+        response: _K | None = None,
         callback: Callback | None = None,
     ) -> None:
         """Write a request now, or as soon as the connection is up, without waiting for its answer.
@@ -316,7 +316,7 @@ class Channel(Generic[K]):
         self._queue.append(payload)
         self._dial()
 
-    async def request(self, data: bytes | Sequence[bytes], response: K | None = None) -> Any:
+    async def request(self, data: bytes | Sequence[bytes], response: _K | None = None) -> Any:
         """skynet's ``channel:request``: write, then wait for the answer (None if none is expected).
 
         ChannelError if the server answered with an error; ChannelClosed if

@@ -26,6 +26,7 @@ def shipped(kind: str) -> Path:
 
 
 def default_config_path() -> Path:
+    """The shipped example config, which `skypy run` uses when given none."""
     return shipped("config") / "default.toml"
 
 

@@ -156,6 +156,7 @@ class Watchdog:
     # --- starting and stopping -----------------------------------------------
 
     def start(self) -> None:
+        """Start the monitor thread; in the main thread, install the interrupting signal's handler too."""
         if self.signum is not None and threading.current_thread() is threading.main_thread():
             if self.signum not in _installed:
                 _installed[self.signum] = signal.signal(self.signum, _on_signal)
@@ -164,6 +165,7 @@ class Watchdog:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop the monitor thread; put the signal's old handler back once no watchdog needs ours."""
         self._stop.set()
         self._thread.join()
         _watchdogs.remove(self)

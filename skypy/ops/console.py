@@ -26,6 +26,8 @@ from .._core.service import Service
 from ..errors import CallError, SkypyError
 from . import msglog
 
+__all__ = ["COMMANDS", "HELP", "Answer", "format_answer", "run"]
+
 # How long stat and mem wait for one service before printing TIMEOUT for it.
 TIMEOUT = 3.0
 INVALID = "Invalid command, type help for command list"
