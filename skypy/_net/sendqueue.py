@@ -6,6 +6,7 @@ kernel and reports back with `consume(n)`; this module only decides the order.
 
 from __future__ import annotations
 
+import enum
 from collections import deque
 
 __all__ = ["COALESCE_BYTES", "WARNING_BYTES", "SendQueue"]
@@ -16,8 +17,11 @@ WARNING_BYTES = 1 << 20
 COALESCE_BYTES = 64 * 1024
 """`peek()` joins whole small packets into one view of at most this many bytes."""
 
-# The plan of a peek() whose queue clear() dropped while the kernel had the view.
-_CLEARED = (-1, 0, 0)
+
+class _Cleared(enum.Enum):
+    """The plan of a peek() whose queue clear() dropped while the kernel had the view."""
+
+    CLEARED = "cleared"
 
 
 class SendQueue:
@@ -42,7 +46,7 @@ class SendQueue:
         # What the last peek() covered: (bytes, whole high packets, whole low
         # packets) after the head. consume() needs the split because high
         # packets pushed after the peek land behind bytes already handed out.
-        self._plan: tuple[int, int, int] | None = None
+        self._plan: tuple[int, int, int] | _Cleared | None = None
         self._warn_at = WARNING_BYTES
         self._warned = False
 
@@ -110,7 +114,7 @@ class SendQueue:
         drained a queue that had warned (the owner then gets WARNING 0)."""
         if self._plan is None:
             raise RuntimeError("consume() counts bytes of the view from peek(); call peek() first")
-        if self._plan is _CLEARED:
+        if self._plan is _Cleared.CLEARED:
             self._plan = None  # those bytes went out, but their queue is gone
             return None
         size, high_count, low_count = self._plan
@@ -158,7 +162,7 @@ class SendQueue:
         self._head = None
         self._head_sent = 0
         self._queued = 0
-        self._plan = None if self._plan is None else _CLEARED
+        self._plan = None if self._plan is None else _Cleared.CLEARED
         self._reset_warnings()
         return dropped
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 import attrs
 
@@ -98,11 +98,18 @@ def _check_u32(what: str, value: int) -> None:
         raise ClusterProtocolError(f"{what} {value} does not fit in 32 bits")
 
 
-def _parts(msg: bytes) -> Iterator[tuple[memoryview, bool]]:
+class _Part(NamedTuple):
+    """One piece of a multipart payload, and whether it is the last."""
+
+    data: memoryview
+    last: bool
+
+
+def _parts(msg: bytes) -> Iterator[_Part]:
     """Cut a multipart payload into PART_SIZE pieces, flagging the last one."""
     view = memoryview(msg)
     for start in range(0, len(msg), PART_SIZE):
-        yield view[start : start + PART_SIZE], start + PART_SIZE >= len(msg)
+        yield _Part(view[start : start + PART_SIZE], start + PART_SIZE >= len(msg))
 
 
 def encode_request(
