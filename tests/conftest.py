@@ -1,18 +1,36 @@
+"""The node a test runs on, shared by every folder.
+
+A test that runs a node asks for `node`: skypy.testing's crash-checking node
+(the plugin's `skypy_node`), so a service that raises and is not caught fails
+the test, unless the test takes the crash out of ``node.crashes`` and checks
+it. Which node runs is chosen as for `skypy_node`: a `skypy_config` marker
+with open_node's arguments.
+"""
+
+from pathlib import Path
+from typing import Any
+
 import pytest
 
-import skypy
+from skypy.testing import NodeUnderTest
 
 
 @pytest.fixture
-async def node():
-    """A node with default settings; the test body acts as one of its services."""
-    async with skypy.open_node() as running:
-        yield running
+def skypy_config(skypy_config: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+    """The marker's open_node arguments, with the test's tmp_path first on the
+    service path (a test may write a service there and launch it) and as the
+    folder for message logs, so nothing a test's node writes lands elsewhere."""
+    return {"service_path": [tmp_path], "logpath": tmp_path, **skypy_config}
 
 
 @pytest.fixture
-def logs(node):
-    """Every line the node logs, as (source, text), in order."""
-    lines = []
-    node.add_log_hook(lambda source, text: lines.append((source, text)))
-    return lines
+def node(skypy_node: NodeUnderTest) -> NodeUnderTest:
+    """A node for the test, closed after it; the test body acts as one of its services."""
+    return skypy_node
+
+
+@pytest.fixture
+def logs(node: NodeUnderTest) -> list[tuple[int, str]]:
+    """Every line the node has logged since it started, as (source, text), in order."""
+    return node.log_lines
+

@@ -1,10 +1,11 @@
-"""Starting, naming, finding and ending services (DESIGN.md §2, SKYNET.md "Lifecycle")."""
+"""Starting, naming, finding and ending services: handles are never reused, and ending one fails what it owes."""
 
 import pytest
 import trio
 import trio.testing
 
 import skypy
+from skypy.testing import open_test_node
 from tests.helpers.services import echo, echo_service, write_service
 
 
@@ -21,9 +22,9 @@ async def test_address_is_printed_as_skynet_does():
     assert skypy.address(0x03000001) == ":03000001"
 
 
-async def test_handles_carry_the_harbor_in_the_top_byte():
-    async with skypy.open_node(harbor=3):
-        assert skypy.self() >> 24 == 3
+@pytest.mark.skypy_config(harbor=3)
+async def test_handles_carry_the_harbor_in_the_top_byte(node):
+    assert skypy.self() >> 24 == 3
 
 
 async def test_handles_are_never_reused(node):
@@ -57,22 +58,23 @@ async def test_error_in_main_fails_newservice_and_removes_the_service(node, logs
 
     with pytest.raises(skypy.CallError, match="cannot start"):
         await skypy.newservice(broken)
+    crash = node.crashes.pop()
+    assert (crash.what, str(crash.exception)) == ("start", "cannot start")
     assert skypy.localname(".broken") is None
     assert any("RuntimeError: cannot start" in text for _, text in logs)
 
 
-async def test_module_service_from_service_path_gets_args(tmp_path):
+async def test_module_service_from_service_path_gets_args(node, tmp_path):
     write_service(tmp_path, "greeter", (
         "import skypy\n"
         "async def main(greeting):\n"
         "    skypy.dispatch('lua', lambda s, src, who: skypy.ret(f'{greeting}, {who}'))\n"
     ))
-    async with skypy.open_node(service_path=[str(tmp_path)]):
-        addr = await skypy.newservice("greeter", "hello")
-        assert await skypy.call(addr, "lua", "world") == "hello, world"
+    addr = await skypy.newservice("greeter", "hello")
+    assert await skypy.call(addr, "lua", "world") == "hello, world"
 
 
-async def test_each_launch_gets_fresh_module_globals(tmp_path):
+async def test_each_launch_gets_fresh_module_globals(node, tmp_path):
     write_service(tmp_path, "counter", (
         "import skypy\n"
         "count = 0\n"
@@ -83,21 +85,19 @@ async def test_each_launch_gets_fresh_module_globals(tmp_path):
         "async def main():\n"
         "    skypy.dispatch('lua', bump)\n"
     ))
-    async with skypy.open_node(service_path=[str(tmp_path)]):
-        a = await skypy.newservice("counter")
-        b = await skypy.newservice("counter")
-        assert [await skypy.call(a, "lua") for _ in range(3)] == [1, 2, 3]
-        assert await skypy.call(b, "lua") == 1
+    a = await skypy.newservice("counter")
+    b = await skypy.newservice("counter")
+    assert [await skypy.call(a, "lua") for _ in range(3)] == [1, 2, 3]
+    assert await skypy.call(b, "lua") == 1
 
 
-async def test_compiled_code_is_cached_per_file_until_cleared(tmp_path):
+async def test_compiled_code_is_cached_per_file_until_cleared(node, tmp_path):
     write_service(tmp_path, "version", "import skypy\nasync def main():\n    skypy.dispatch('lua', lambda s, src: skypy.ret(1))\n")
-    async with skypy.open_node(service_path=[str(tmp_path)]) as node:
-        assert await skypy.call(await skypy.newservice("version"), "lua") == 1
-        write_service(tmp_path, "version", "import skypy\nasync def main():\n    skypy.dispatch('lua', lambda s, src: skypy.ret(2))\n")
-        assert await skypy.call(await skypy.newservice("version"), "lua") == 1
-        node.node.loader.clear()
-        assert await skypy.call(await skypy.newservice("version"), "lua") == 2
+    assert await skypy.call(await skypy.newservice("version"), "lua") == 1
+    write_service(tmp_path, "version", "import skypy\nasync def main():\n    skypy.dispatch('lua', lambda s, src: skypy.ret(2))\n")
+    assert await skypy.call(await skypy.newservice("version"), "lua") == 1
+    node.node.loader.clear()
+    assert await skypy.call(await skypy.newservice("version"), "lua") == 2
 
 
 async def test_unknown_service_name_fails_at_once(node):
@@ -114,48 +114,43 @@ UNIQUE_SOURCE = (
 )
 
 
-async def test_uniqueservice_starts_once_for_concurrent_callers(tmp_path):
+async def test_uniqueservice_starts_once_for_concurrent_callers(node, logs, tmp_path):
     write_service(tmp_path, "unique", UNIQUE_SOURCE)
-    async with skypy.open_node(service_path=[str(tmp_path)]) as node:
-        lines = []
-        node.add_log_hook(lambda source, text: lines.append(text))
-        handles = []
+    handles = []
 
-        async def ask():
-            handles.append(await node.uniqueservice("unique"))
+    async def ask():
+        handles.append(await node.uniqueservice("unique"))
 
-        async with trio.open_nursery() as nursery:
-            for _ in range(5):
-                nursery.start_soon(ask)
-        assert len(set(handles)) == 1 and len(handles) == 5
-        assert lines.count("unique starting") == 1
-        assert await skypy.call(handles[0], "lua") == handles[0]
+    async with trio.open_nursery() as nursery:
+        for _ in range(5):
+            nursery.start_soon(ask)
+    assert len(set(handles)) == 1 and len(handles) == 5
+    assert [text for _, text in logs].count("unique starting") == 1
+    assert await skypy.call(handles[0], "lua") == handles[0]
 
 
-async def test_queryservice_waits_until_the_unique_service_starts(tmp_path):
+async def test_queryservice_waits_until_the_unique_service_starts(node, tmp_path):
     write_service(tmp_path, "unique", UNIQUE_SOURCE)
-    async with skypy.open_node(service_path=[str(tmp_path)]) as node:
-        found = []
+    found = []
 
-        async def query():
-            found.append(await node.queryservice("unique"))
+    async def query():
+        found.append(await node.queryservice("unique"))
 
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(query)
-            await trio.testing.wait_all_tasks_blocked()
-            assert found == []
-            started = await node.uniqueservice("unique")
-        assert found == [started]
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(query)
+        await trio.testing.wait_all_tasks_blocked()
+        assert found == []
+        started = await node.uniqueservice("unique")
+    assert found == [started]
 
 
-async def test_a_unique_service_that_exited_is_started_again(tmp_path):
+async def test_a_unique_service_that_exited_is_started_again(node, tmp_path):
     write_service(tmp_path, "unique", UNIQUE_SOURCE)
-    async with skypy.open_node(service_path=[str(tmp_path)]):
-        first = await skypy.uniqueservice("unique")
-        await skypy.kill(first)
-        second = await skypy.uniqueservice("unique")
-        assert second != first
-        assert await skypy.call(second, "lua") == second
+    first = await skypy.uniqueservice("unique")
+    await skypy.kill(first)
+    second = await skypy.uniqueservice("unique")
+    assert second != first
+    assert await skypy.call(second, "lua") == second
 
 
 async def test_local_names_resolve_for_send_and_call(node):
@@ -304,10 +299,11 @@ async def test_a_crashing_handler_leaves_the_node_running(node, logs):
     other = await skypy.newservice(echo_service)
     assert await skypy.call(other, "lua", "alive") == "alive"
     assert any(src == addr and "ZeroDivisionError" in text for src, text in logs)
+    assert isinstance(node.crashes.pop().exception, ZeroDivisionError)
 
 
 async def test_leaving_open_node_exits_every_service():
-    async with skypy.open_node() as node:
+    async with open_test_node() as node:
         addr = await skypy.newservice(sleeper_service)
         svc = node.node.services[addr]
     assert svc.dead and svc.finished.is_set()

@@ -14,7 +14,7 @@ from skypy import socket
 from skypy import cluster
 from skypy.cluster import wire as cluster_wire
 from skypy.netpack import PacketDecoder
-from skypy.testing import NodeProcess
+from skypy.testing import NodeProcess, open_test_node
 
 
 async def test_an_unknown_node_fails_at_once(node):
@@ -103,9 +103,17 @@ async def test_a_request_made_before_the_sender_exists_is_held_in_order(node):
 
 
 async def test_a_config_naming_this_node_opens_its_cluster_port_before_start(tmp_path):
-    async with skypy.open_node(cluster={"db": "127.0.0.1:0"}, node="db") as running:
+    (tmp_path / "probe.py").write_text(
+        "import skypy\n"
+        "from skypy import socket\n"
+        "async def main():\n"
+        "    skypy.setenv('listening', [s['kind'] for s in socket.info()] == ['listen'])\n"
+    )
+    config = tmp_path / "node.toml"
+    config.write_text('start = "probe"\nservice_path = ["."]\nnode = "db"\n[cluster]\ndb = "127.0.0.1:0"\n')
+    async with open_test_node(config):
+        assert skypy.getenv("listening") is True
         assert skypy.getenv("node") == "db"
-        assert running.node.services[await skypy.queryservice("clusterd")]
 
 
 async def test_skypy_run_starts_each_listed_node_as_its_own_process_and_stops_them_together(tmp_path):
@@ -150,7 +158,7 @@ async def test_the_example_config_runs_two_nodes_that_share_the_jobs(tmp_path):
 async def test_reload_with_no_table_reads_the_config_file_again(tmp_path):
     config = tmp_path / "node.toml"
     config.write_text('[cluster]\ndb = "127.0.0.1:1"\n')
-    async with skypy.open_node(config):
+    async with open_test_node(config):
         config.write_text("[cluster]\ndb = false\n")
         cluster.reload()
         with pytest.raises(skypy.CallError, match=r"cluster node \[db\] is down\."):

@@ -1,4 +1,19 @@
-"""The close protocol of DESIGN.md §3, one test per numbered point of issue 3, on real sockets."""
+"""skynet's close protocol on real sockets; each numbered section tests one rule:
+
+1. close with nothing queued closes the fd, posts CLOSE and returns.
+2. close sends everything queued first, to a slow reader too, then returns.
+3. While a socket closes (half-closed), the peer's data is dropped and writes are refused.
+4. A coroutine blocked in read on it is woken (SocketClosed) before close returns.
+5. shutdown closes at once, dropping the unsent rest; close then releases the id.
+6. The peer's FIN ends reads, not writes: a reply still goes out in full.
+7. Closing twice, or an unknown id, does nothing.
+8. close(timeout) shuts down a peer that has not read everything when the time is up.
+9. An exiting service closes every socket it owns; socket events for ids a
+   service does not own are answered as skynet answers them.
+10. WARNING at 1 MiB queued and each doubling, 0 once drained; limit closes a
+    peer that floods the receive buffer.
+11. Connecting and closing leaks no fd.
+"""
 
 import os
 import random

@@ -3,6 +3,7 @@
 import pytest
 
 import skypy
+from skypy.testing import open_test_node
 from skypy._core import config
 
 
@@ -41,9 +42,17 @@ def test_missing_file_is_named(tmp_path):
         config.load(tmp_path / "absent.toml")
 
 
-def test_console_table_keys_are_checked(tmp_path):
-    path = write(tmp_path, "[console]\nport = 70000\n")
-    with pytest.raises(skypy.ConfigError, match="key 'console.port' must be a port number"):
+@pytest.mark.parametrize(
+    "line, reason",
+    [
+        ("port = 70000", "key 'console.port' must be a port number"),
+        ("greeting_delay = -1", "key 'console.greeting_delay' must be a number of seconds"),
+        ("colour = 1", "unknown key 'console.colour'"),
+    ],
+)
+def test_console_table_keys_are_checked(tmp_path, line, reason):
+    path = write(tmp_path, f"[console]\n{line}\n")
+    with pytest.raises(skypy.ConfigError, match=reason):
         config.load(path)
 
 
@@ -62,7 +71,7 @@ def test_the_shipped_default_config_is_valid():
 
 async def test_env_values_are_read_by_getenv(tmp_path):
     path = write(tmp_path, '[env]\nregion = "eu"\nmax_players = 64\n')
-    async with skypy.open_node(path):
+    async with open_test_node(path):
         assert skypy.getenv("region") == "eu"
         assert skypy.getenv("max_players") == 64
         assert skypy.getenv("absent") is None

@@ -1,14 +1,20 @@
-"""Embedding a node in a trio program with `open_node`."""
+"""Embedding a node in a trio program with `open_node`.
+
+Nodes are opened through skypy.testing's open_test_node, which is open_node
+with a crash check added, except where open_node's own `on_start` or crash
+hooks are what is tested.
+"""
 
 import pytest
 import trio
 
 import skypy
+from skypy.testing import open_test_node
 from tests.helpers.services import echo_service
 
 
 async def test_the_block_is_a_service_that_others_can_call():
-    async with skypy.open_node() as node:
+    async with open_test_node() as node:
         assert skypy.self() == node.handle
         skypy.dispatch("lua", lambda session, source, x: skypy.ret(x * 2))
 
@@ -36,7 +42,7 @@ async def test_node_methods_work_from_tasks_outside_the_block():
             done.set()
 
         outer.start_soon(outside)
-        async with skypy.open_node() as node:
+        async with open_test_node() as node:
             box["node"] = node
             ready.set()
             await done.wait()
@@ -45,7 +51,7 @@ async def test_node_methods_work_from_tasks_outside_the_block():
 
 async def test_an_error_in_the_block_comes_out_as_itself():
     with pytest.raises(KeyError, match="mine"):
-        async with skypy.open_node():
+        async with open_test_node():
             raise KeyError("mine")
 
 
@@ -54,13 +60,13 @@ async def test_open_node_reads_a_config_file_and_starts_its_start_service(tmp_pa
         "import skypy\nasync def main(label):\n    skypy.register('.started')\n    skypy.setenv('label', label)\n"
     )
     (tmp_path / "node.toml").write_text('start = "starter"\nstart_args = ["x1"]\nservice_path = ["."]\n')
-    async with skypy.open_node(tmp_path / "node.toml") as node:
+    async with open_test_node(tmp_path / "node.toml") as node:
         assert node.localname(".started") is not None
         assert skypy.getenv("label") == "x1"
 
 
 async def test_log_hooks_see_every_line_with_its_source():
-    async with skypy.open_node() as node:
+    async with open_test_node() as node:
         seen = []
         node.add_log_hook(lambda source, text: seen.append((source, text)))
         skypy.error("hello", 42)

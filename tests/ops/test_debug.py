@@ -1,4 +1,4 @@
-"""The debug protocol every service answers without user code (skypy/debug.py)."""
+"""The debug protocol every service answers without user code: STAT, TASK, INFO, EXIT, PING, LINK, RUN, GC, MEM."""
 
 from pathlib import Path
 from time import perf_counter
@@ -31,6 +31,7 @@ async def test_stat_reports_cpu_messages_mailbox_and_suspended_tasks(node):
     skypy.send(addr, "lua")
     skypy.send(addr, "lua")  # the second waits on the same token: it fails and is logged
     await trio.testing.wait_all_tasks_blocked()
+    assert "wait token 'parked' is already in use" in str(node.crashes.pop().exception)
     stat = await skypy.call(addr, "debug", "STAT")
     assert set(stat) == {"cpu", "message", "mqlen", "task"}
     assert stat["task"] == 1 and stat["mqlen"] == 0
@@ -143,18 +144,17 @@ async def test_link_is_answered_by_a_failure_when_the_service_exits(node):
     await failed.wait()
 
 
-async def test_run_executes_code_in_the_service_module_and_returns_its_prints(tmp_path):
+async def test_run_executes_code_in_the_service_module_and_returns_its_prints(node, tmp_path):
     write_service(tmp_path, "greeter", (
         "import skypy\n"
         "greeting = 'hello'\n"
         "async def main():\n"
         "    skypy.dispatch('lua', lambda s, src: skypy.ret(greeting))\n"
     ))
-    async with skypy.open_node(service_path=[str(tmp_path)]):
-        addr = await skypy.newservice("greeter")
-        ok, output = await skypy.call(addr, "debug", "RUN", "print(greeting)\ngreeting = 'patched'", "fix.py")
-        assert (ok, output) == (True, "hello\n")
-        assert await skypy.call(addr, "lua") == "patched"
+    addr = await skypy.newservice("greeter")
+    ok, output = await skypy.call(addr, "debug", "RUN", "print(greeting)\ngreeting = 'patched'", "fix.py")
+    assert (ok, output) == (True, "hello\n")
+    assert await skypy.call(addr, "lua") == "patched"
 
 
 async def test_run_returns_the_traceback_when_the_code_raises(node):
@@ -170,18 +170,17 @@ async def test_gc_runs_a_collection(node):
     assert isinstance(await skypy.call(addr, "debug", "GC"), int)
 
 
-async def test_mem_counts_the_objects_the_service_holds(tmp_path):
+async def test_mem_counts_the_objects_the_service_holds(node, tmp_path):
     write_service(tmp_path, "hoard", (
         "import skypy\n"
         "hoard = []\n"
         "async def main(n):\n"
         "    hoard.extend(bytes(1024) for _ in range(n))\n"
     ))
-    async with skypy.open_node(service_path=[str(tmp_path)]):
-        small = await skypy.call(await skypy.newservice("hoard", 0), "debug", "MEM")
-        big = await skypy.call(await skypy.newservice("hoard", 2048), "debug", "MEM")
-        assert 0 < small < 64
-        assert 2048 < big - small < 2048 * 1.2
+    small = await skypy.call(await skypy.newservice("hoard", 0), "debug", "MEM")
+    big = await skypy.call(await skypy.newservice("hoard", 2048), "debug", "MEM")
+    assert 0 < small < 64
+    assert 2048 < big - small < 2048 * 1.2
 
 
 async def test_a_service_may_replace_the_debug_handler(node):

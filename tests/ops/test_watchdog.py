@@ -14,7 +14,6 @@ import skypy
 from skypy.errors import ConfigError
 
 SKYPY = str(Path(sys.executable).parent / "skypy")
-FAST = {"endless": 0.2}
 LOOP_REPORT = "A message from [ {src} ] to [ {dst} ] maybe in an endless loop"
 
 
@@ -34,10 +33,6 @@ async def spinner():
 
     skypy.dispatch("lua", handler)
     skypy.dispatch("text", coroutine_handler)
-
-
-def watched(**watchdog):
-    return skypy.open_node(watchdog=watchdog)
 
 
 async def test_overload_is_logged_at_1024_then_at_each_doubling_and_rearmed_when_drained(node, logs):
@@ -61,36 +56,38 @@ async def test_overload_is_logged_at_1024_then_at_each_doubling_and_rearmed_when
     assert len(overloads()) == 4
 
 
-async def test_a_handler_in_an_endless_loop_is_reported_interrupted_and_the_next_message_served():
-    async with watched(endless=0.2, interrupt=0.3) as node:
-        lines = []
-        node.add_log_hook(lambda source, text: lines.append((source, text)))
-        addr = await skypy.newservice(spinner)
-        with pytest.raises(skypy.CallError, match="Interrupted"):
-            await skypy.call(addr, "lua", "spin")
-        assert await skypy.call(addr, "lua", "next") == "next"
-        report = LOOP_REPORT.format(src=skypy.address(skypy.self()), dst=skypy.address(addr))
-        assert (addr, report) in lines
-        crash = next(t for s, t in lines if s == addr and "raised" in t)
-        assert "while True" in crash and "skypy.Interrupted" in crash
-        assert (await skypy.call(addr, "debug", "STAT"))["endless"] is True
+@pytest.mark.skypy_config(watchdog={"endless": 0.2, "interrupt": 0.3})
+async def test_a_handler_in_an_endless_loop_is_reported_interrupted_and_the_next_message_served(node, logs):
+    addr = await skypy.newservice(spinner)
+    with pytest.raises(skypy.CallError, match="Interrupted"):
+        await skypy.call(addr, "lua", "spin")
+    assert isinstance(node.crashes.pop().exception, skypy.Interrupted)
+    assert await skypy.call(addr, "lua", "next") == "next"
+    report = LOOP_REPORT.format(src=skypy.address(skypy.self()), dst=skypy.address(addr))
+    assert (addr, report) in logs
+    crash = next(t for s, t in logs if s == addr and "raised" in t)
+    assert "while True" in crash and "skypy.Interrupted" in crash
+    assert (await skypy.call(addr, "debug", "STAT"))["endless"] is True
 
 
-async def test_a_coroutine_handler_looping_through_skypy_calls_is_interrupted_in_its_own_code():
-    async with watched(endless=0.2, interrupt=0.3):
-        addr = await skypy.newservice(spinner)
-        with pytest.raises(skypy.CallError, match="Interrupted"):
-            await skypy.call(addr, "text")
-        assert await skypy.call(addr, "lua", "next") == "next"
+@pytest.mark.skypy_config(watchdog={"endless": 0.2, "interrupt": 0.3})
+async def test_a_coroutine_handler_looping_through_skypy_calls_is_interrupted_in_its_own_code(node):
+    addr = await skypy.newservice(spinner)
+    with pytest.raises(skypy.CallError, match="Interrupted"):
+        await skypy.call(addr, "text")
+    assert isinstance(node.crashes.pop().exception, skypy.Interrupted)
+    assert await skypy.call(addr, "lua", "next") == "next"
 
 
-async def test_a_service_armed_by_the_console_signal_is_interrupted_once_reported():
-    async with watched(**FAST) as node:
-        addr = await skypy.newservice(spinner)
-        node.node.extensions["watchdog"].arm(addr)
-        with pytest.raises(skypy.CallError, match="Interrupted"):
-            await skypy.call(addr, "lua", "spin")
-        assert not node.node.extensions["watchdog"].armed
+# Interrupted after 10 s if the arming failed: the test fails then, and does not hang.
+@pytest.mark.skypy_config(watchdog={"endless": 0.2, "interrupt": 10})
+async def test_a_service_armed_by_the_console_signal_is_interrupted_once_reported(node):
+    addr = await skypy.newservice(spinner)
+    node.node.extensions["watchdog"].arm(addr)
+    with pytest.raises(skypy.CallError, match=r"interrupted after 0\.\d s"):
+        await skypy.call(addr, "lua", "spin")
+    assert isinstance(node.crashes.pop().exception, skypy.Interrupted)
+    assert not node.node.extensions["watchdog"].armed
 
 
 async def test_automatic_interrupt_is_off_and_reports_come_after_5_seconds_by_default(node):

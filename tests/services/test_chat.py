@@ -5,11 +5,6 @@ import pytest
 from tests.helpers.chat import Lobby, next_of
 
 
-@pytest.fixture
-async def lobby(skypy_node):
-    return await Lobby.start(skypy_node)
-
-
 async def test_login_is_answered_by_joined_sent_to_everyone(lobby):
     alice = await lobby.login("alice")
     bob = await lobby.connect()

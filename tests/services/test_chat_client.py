@@ -39,11 +39,6 @@ class Terminal:
 
 
 @pytest.fixture
-async def lobby(skypy_node):
-    return await Lobby.start(skypy_node)
-
-
-@pytest.fixture
 async def run_client():
     """Start a chat client; any still running after the test is killed."""
     processes = []

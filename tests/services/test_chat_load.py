@@ -12,12 +12,6 @@ from tests.helpers.chat import Lobby, next_of
 
 CLIENTS = 200
 SAYS = 5
-MAXCLIENT = 250
-
-
-@pytest.fixture
-async def lobby(skypy_node):
-    return await Lobby.start(skypy_node, maxclient=MAXCLIENT)
 
 
 async def run_all(fn, items):
@@ -97,11 +91,11 @@ async def test_a_client_that_never_reads_is_warned_about_and_kicked_while_the_ot
     assert await next_of(talker, "left") == "left idle"
 
 
-async def test_maxclient_plus_one_connections_the_last_is_closed_and_the_rest_chat_on(skypy_node):
-    lobby = await Lobby.start(skypy_node, maxclient=3)
+async def test_maxclient_plus_one_connections_the_last_is_closed_and_the_rest_chat_on(node):
+    lobby = await Lobby.start(node, maxclient=3)
     members = [await lobby.login(f"user{i}") for i in range(3)]
     extra = await lobby.connect()
     assert await extra.recv_eof() == []
     await members[0].send_packet("who")
     assert await next_of(members[0], "users") == "users user0 user1 user2"
-    await skypy_node.wait_for_log("maxclient 3 reached")
+    await node.wait_for_log("maxclient 3 reached")

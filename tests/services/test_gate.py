@@ -50,22 +50,22 @@ class Agent:
 
 
 @pytest.fixture
-async def gate(skypy_node):
+async def gate(node):
     watchdog = Watchdog()
     skypy.dispatch("lua", watchdog.on_lua)  # the test body is the watchdog: it calls open
-    addr = await skypy_node.newservice("gate")
-    host, port = await skypy_node.call(addr, "lua", "open", {"address": "127.0.0.1", "port": 0, "maxclient": MAXCLIENT})
+    addr = await node.newservice("gate")
+    host, port = await node.call(addr, "lua", "open", {"address": "127.0.0.1", "port": 0, "maxclient": MAXCLIENT})
     return addr, port, watchdog
 
 
-async def forwarded(skypy_node, gate, client=0):
+async def forwarded(node, gate, client=0):
     """A client whose connection is forwarded to a new Agent; (fake client, fd, agent, agent address)."""
     addr, port, watchdog = gate
     agent = Agent()
-    agent_addr = await skypy_node.newservice(agent.main)
+    agent_addr = await node.newservice(agent.main)
     conn = await FakeClient.connect(port)
     fd = await watchdog.opened()
-    await skypy_node.call(addr, "lua", "forward", fd, client, agent_addr)
+    await node.call(addr, "lua", "forward", fd, client, agent_addr)
     return conn, fd, agent, agent_addr
 
 
@@ -85,16 +85,16 @@ def tcp_states(port):
     return states
 
 
-async def test_open_listens_on_the_port_it_returns_and_logs_it(skypy_node, gate):
+async def test_open_listens_on_the_port_it_returns_and_logs_it(node, gate):
     addr, port, watchdog = gate
     assert port != 0
-    assert await skypy_node.wait_for_log(f"Listen on 127.0.0.1:{port}")
+    assert await node.wait_for_log(f"Listen on 127.0.0.1:{port}")
 
 
-async def test_nodelay_false_is_logged_as_ignored_since_every_connection_has_it(skypy_node):
-    gate = await skypy_node.newservice("gate")
-    await skypy_node.call(gate, "lua", "open", {"address": "127.0.0.1", "nodelay": False})
-    assert await skypy_node.wait_for_log("nodelay = false ignored")
+async def test_nodelay_false_is_logged_as_ignored_since_every_connection_has_it(node):
+    gate = await node.newservice("gate")
+    await node.call(gate, "lua", "open", {"address": "127.0.0.1", "nodelay": False})
+    assert await node.wait_for_log("nodelay = false ignored")
 
 
 async def test_a_connection_is_announced_to_the_watchdog_with_its_address(gate):
@@ -105,8 +105,8 @@ async def test_a_connection_is_announced_to_the_watchdog_with_its_address(gate):
         assert (event, peer) == ("open", f"{local[0]}:{local[1]}")
 
 
-async def test_forwarded_packets_reach_the_agent_in_order_whatever_the_reads(skypy_node, gate):
-    conn, fd, agent, _ = await forwarded(skypy_node, gate, client=77)
+async def test_forwarded_packets_reach_the_agent_in_order_whatever_the_reads(node, gate):
+    conn, fd, agent, _ = await forwarded(node, gate, client=77)
     stream = b"".join(netpack.pack(b"packet %d" % i) for i in range(50))
     for cut in range(0, len(stream), 7):  # headers and bodies split across writes
         await conn.send_raw(stream[cut:cut + 7])
@@ -114,18 +114,18 @@ async def test_forwarded_packets_reach_the_agent_in_order_whatever_the_reads(sky
         assert await agent.next() == (0, 77, fd, b"packet %d" % i)
 
 
-async def test_an_accepted_connection_sends_its_packets_to_the_watchdog(skypy_node, gate):
+async def test_an_accepted_connection_sends_its_packets_to_the_watchdog(node, gate):
     addr, port, watchdog = gate
     conn = await FakeClient.connect(port)
     fd = await watchdog.opened()
-    await skypy_node.call(addr, "lua", "accept", fd)
+    await node.call(addr, "lua", "accept", fd)
     await conn.send_packet(b"hello")
     assert await watchdog.next() == ("data", fd, b"hello")
 
 
-async def test_the_watchdog_hears_close_once_when_the_client_goes(skypy_node, gate):
+async def test_the_watchdog_hears_close_once_when_the_client_goes(node, gate):
     addr, port, watchdog = gate
-    conn, fd, _, _ = await forwarded(skypy_node, gate)
+    conn, fd, _, _ = await forwarded(node, gate)
     await conn.close()
     assert await watchdog.next() == ("close", fd)
     conn2 = await FakeClient.connect(port)
@@ -133,39 +133,39 @@ async def test_the_watchdog_hears_close_once_when_the_client_goes(skypy_node, ga
     await conn2.close()
 
 
-async def test_kick_flushes_what_the_agent_wrote_then_closes(skypy_node, gate):
+async def test_kick_flushes_what_the_agent_wrote_then_closes(node, gate):
     addr, port, watchdog = gate
-    conn, fd, _, _ = await forwarded(skypy_node, gate)
+    conn, fd, _, _ = await forwarded(node, gate)
     socket.write(fd, netpack.pack(b"goodbye"))
-    await skypy_node.call(addr, "lua", "kick", fd)
+    await node.call(addr, "lua", "kick", fd)
     assert await conn.recv_eof() == [b"goodbye"]
     assert await watchdog.next() == ("close", fd)
 
 
-async def test_kick_closes_a_connection_that_was_never_started(skypy_node, gate):
+async def test_kick_closes_a_connection_that_was_never_started(node, gate):
     addr, port, watchdog = gate
     conn = await FakeClient.connect(port)
     fd = await watchdog.opened()
-    await skypy_node.call(addr, "lua", "kick", fd)
+    await node.call(addr, "lua", "kick", fd)
     assert await watchdog.next() == ("close", fd)
     assert await conn.recv_eof() == []
 
 
-async def test_connections_over_maxclient_are_closed_at_once_and_logged(skypy_node, gate):
+async def test_connections_over_maxclient_are_closed_at_once_and_logged(node, gate):
     addr, port, watchdog = gate
     clients = [await FakeClient.connect(port) for _ in range(MAXCLIENT)]
     for _ in range(MAXCLIENT):
         await watchdog.opened()
     extra = await FakeClient.connect(port)
     assert await extra.recv_eof() == []
-    assert await skypy_node.wait_for_log(f"maxclient {MAXCLIENT} reached")
+    assert await node.wait_for_log(f"maxclient {MAXCLIENT} reached")
     for client in clients:
         await client.close()
 
 
-async def test_a_closed_connection_frees_its_maxclient_slot(skypy_node, gate):
+async def test_a_closed_connection_frees_its_maxclient_slot(node, gate):
     addr, port, watchdog = gate
-    conns = [await forwarded(skypy_node, gate) for _ in range(MAXCLIENT)]
+    conns = [await forwarded(node, gate) for _ in range(MAXCLIENT)]
     first, fd, _, _ = conns[0]
     await first.close()
     assert await watchdog.next() == ("close", fd)
@@ -174,30 +174,30 @@ async def test_a_closed_connection_frees_its_maxclient_slot(skypy_node, gate):
     await again.close()
 
 
-async def test_half_a_packet_then_disconnect_loses_only_the_half(skypy_node, gate):
+async def test_half_a_packet_then_disconnect_loses_only_the_half(node, gate):
     addr, port, watchdog = gate
-    conn, fd, agent, _ = await forwarded(skypy_node, gate)
+    conn, fd, agent, _ = await forwarded(node, gate)
     await conn.send_raw(netpack.pack(b"whole") + netpack.pack(b"half a packet")[:6])
     await conn.close()
     assert await agent.next() == (0, 0, fd, b"whole")
     assert await watchdog.next() == ("close", fd)
-    conn2, fd2, agent2, _ = await forwarded(skypy_node, gate)  # the gate carries on
+    conn2, fd2, agent2, _ = await forwarded(node, gate)  # the gate carries on
     await conn2.send_packet(b"next")
     assert (await agent2.next())[3] == b"next"
     await conn2.close()
 
 
-async def test_the_gate_closes_its_end_when_the_client_closes_leaving_no_close_wait(skypy_node, gate):
+async def test_the_gate_closes_its_end_when_the_client_closes_leaving_no_close_wait(node, gate):
     addr, port, watchdog = gate
-    conn, fd, _, _ = await forwarded(skypy_node, gate)
+    conn, fd, _, _ = await forwarded(node, gate)
     await conn.half_close()  # FIN: the server side would sit in CLOSE-WAIT until the gate closes
     assert await watchdog.next() == ("close", fd)
     assert "08" not in tcp_states(port)  # 08: TCP_CLOSE_WAIT
     assert await conn.recv_eof() == []
 
 
-async def test_a_reset_connection_is_told_as_error_then_close(skypy_node, gate):
-    conn, fd, _, _ = await forwarded(skypy_node, gate)
+async def test_a_reset_connection_is_told_as_error_then_close(node, gate):
+    conn, fd, _, _ = await forwarded(node, gate)
     _, _, watchdog = gate
     conn.stream.socket.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_LINGER, struct.pack("ii", 1, 0))
     await conn.close()  # linger 0: RST instead of FIN
@@ -206,11 +206,11 @@ async def test_a_reset_connection_is_told_as_error_then_close(skypy_node, gate):
     assert await watchdog.next() == ("close", fd)
 
 
-async def test_a_backed_up_connection_is_told_as_warning(skypy_node, gate):
+async def test_a_backed_up_connection_is_told_as_warning(node, gate):
     addr, port, watchdog = gate
     conn = await FakeClient.connect(port, rcvbuf=4096)
     fd = await watchdog.opened()
-    await skypy_node.call(addr, "lua", "accept", fd)
+    await node.call(addr, "lua", "accept", fd)
     block = netpack.pack(bytes(60000))
     while queued(fd) < MiB:  # the client never reads
         socket.write(fd, block)
@@ -219,10 +219,10 @@ async def test_a_backed_up_connection_is_told_as_warning(skypy_node, gate):
     await conn.close()
 
 
-async def test_close_stops_listening_and_keeps_the_connections(skypy_node, gate):
+async def test_close_stops_listening_and_keeps_the_connections(node, gate):
     addr, port, watchdog = gate
-    conn, fd, agent, _ = await forwarded(skypy_node, gate)
-    await skypy_node.call(addr, "lua", "close")
+    conn, fd, agent, _ = await forwarded(node, gate)
+    await node.call(addr, "lua", "close")
     with pytest.raises(OSError):
         await FakeClient.connect(port)
     await conn.send_packet(b"still here")
@@ -230,8 +230,8 @@ async def test_close_stops_listening_and_keeps_the_connections(skypy_node, gate)
     await conn.close()
 
 
-async def test_forward_of_an_unknown_connection_fails_the_call(skypy_node, gate):
+async def test_forward_of_an_unknown_connection_fails_the_call(node, gate):
     addr, port, watchdog = gate
     with pytest.raises(skypy.CallError, match="no connection 999"):
-        await skypy_node.call(addr, "lua", "forward", 999)
-    assert "no connection 999" in str(skypy_node.crashes.pop().exception)
+        await node.call(addr, "lua", "forward", 999)
+    assert "no connection 999" in str(node.crashes.pop().exception)
