@@ -8,8 +8,13 @@ import trio
 import trio.testing
 
 import skypy
-from tests.helpers.services import echo_service
 from skypy import socket
+from skypy.testing import open_test_node
+from tests.helpers.services import echo_service
+
+# Every test's node has a console on a free port that greets at once.
+CONSOLE = {"port": 0, "greeting_delay": 0}
+pytestmark = pytest.mark.skypy_config(console=CONSOLE)
 
 
 class ConsoleClient:
@@ -48,12 +53,11 @@ async def connect(port):
 
 
 @pytest.fixture
-async def console(tmp_path):
-    """A node started with a [console] table (port 0), and a client connected to it."""
-    async with skypy.open_node(console={"port": 0}, logpath=str(tmp_path), service_path=[str(tmp_path)]):
-        client = await connect(console_port())
-        yield client
-        await client.stream.aclose()
+async def console(node):
+    """A client connected to the node's console."""
+    client = await connect(console_port())
+    yield client
+    await client.stream.aclose()
 
 
 def table(lines):
@@ -65,7 +69,7 @@ def table(lines):
 
 
 async def test_the_console_logs_the_real_port_it_listens_on(node, logs):
-    addr = await skypy.newservice("debug_console", "127.0.0.1", 0)
+    addr = await skypy.newservice("debug_console", "127.0.0.1", 0, 0)
     [line] = [text for source, text in logs if source == addr and text.startswith("Start debug console at")]
     host, port = re.fullmatch(r"Start debug console at (.+):(\d+)", line).groups()
     assert host == "127.0.0.1" and int(port) != 0
@@ -85,7 +89,7 @@ async def test_list_shows_each_service_with_its_launch_args(console):
     services = table(await console.ask("list"))
     assert services[skypy.address(addr)] == "echo_service"
     assert services[skypy.address(skypy.localname(".logger"))] == "logger"
-    assert "debug_console 127.0.0.1 0" in services.values()
+    assert "debug_console 127.0.0.1 0 0" in services.values()
 
 
 async def test_stat_shows_cpu_message_mqlen_task_for_each_service(console):
@@ -207,11 +211,25 @@ async def test_netstat_shows_each_socket_with_its_owner(console):
     assert all(re.search(r"owner::[0-9a-f]{8}\b", row) for row in sockets.values())
 
 
-async def test_signal_arms_an_interrupt_of_the_service_next_stuck_handler(console):
-    addr = await skypy.newservice(echo_service)
+async def spinner():
+    """A service whose handler never ends by itself."""
+
+    def spin(session, source):
+        while True:
+            pass
+
+    skypy.dispatch("lua", spin)
+
+
+# Were the signal lost, the watchdog's own interrupt would end the handler after 10 s.
+@pytest.mark.skypy_config(console=CONSOLE, watchdog={"endless": 0.2, "interrupt": 10})
+async def test_signal_interrupts_the_next_handler_of_the_service_reported_stuck(node, console):
+    addr = await skypy.newservice(spinner)
     lines = await console.ask(f"signal {skypy.address(addr)}")
     assert lines[-1] == "<CMD OK>" and "interrupted" in lines[0]
-    assert addr in skypy._api.messages.running().node.extensions["watchdog"].armed
+    with pytest.raises(skypy.CallError, match=r"interrupted after 0\.\d s"):
+        await skypy.call(addr, "lua")
+    assert isinstance(node.crashes.pop().exception, skypy.Interrupted)
 
 
 async def test_logon_writes_each_received_message_to_logpath_until_logoff(console, tmp_path):
@@ -254,7 +272,12 @@ async def test_a_bad_or_dead_address_is_an_error_never_a_hang(console, command):
     assert len(lines) == 2 and lines[-1] == "<CMD Error>"
 
 
-async def test_http_get_runs_the_command_answers_http_1_1_and_closes(console):
+# An HTTP client speaks first, before the console would greet it.
+SLOW_GREETING = pytest.mark.skypy_config(console={**CONSOLE, "greeting_delay": 60})
+
+
+@SLOW_GREETING
+async def test_http_get_runs_the_command_answers_http_1_1_and_closes(node):
     url = f"http://127.0.0.1:{console_port()}/ping/.logger"
     with await trio.to_thread.run_sync(urllib.request.urlopen, url) as response:
         assert response.status == 200 and response.version == 11
@@ -262,7 +285,8 @@ async def test_http_get_runs_the_command_answers_http_1_1_and_closes(console):
     assert re.fullmatch(r"\d+\.\d{6}\n<CMD OK>\n", body.decode())
 
 
-async def test_http_answer_ends_with_the_server_closing_the_connection(console):
+@SLOW_GREETING
+async def test_http_answer_ends_with_the_server_closing_the_connection(node):
     stream = await trio.open_tcp_stream("127.0.0.1", console_port())
     await stream.send_all(b"GET /stat HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     received = b""
@@ -278,30 +302,28 @@ async def test_a_console_port_already_taken_is_logged_and_the_node_runs_on():
         await taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        lines = []
-
-        def watch(node):
-            node.add_log_hook(lambda source, text: lines.append(text))
-
-        async with skypy.open_node(console={"port": port}, on_start=watch) as node:
+        async with open_test_node(console={"port": port}) as node:
+            crash = node.crashes.pop()
+            assert (crash.label, crash.what, type(crash.exception)) == ("debug_console", "start", socket.SocketError)
             assert "debug_console" not in {svc.label for svc in node.node.services.values()}
             assert await skypy.call(".logger", "debug", "PING") is None
-    [failure] = [line for line in lines if line.startswith("debug console not started")]
+    [failure] = [text for _, text in node.log_lines if text.startswith("debug console not started")]
     assert f"127.0.0.1:{port}" in failure
 
 
-async def test_stat_shows_a_service_reported_in_an_endless_loop(tmp_path):
-    async def spinner():
-        def spin(session, source):
-            while True:
-                pass
+@pytest.mark.skypy_config(console=CONSOLE, watchdog={"endless": 0.2, "interrupt": 0.3})
+async def test_stat_shows_a_service_reported_in_an_endless_loop(node, console):
+    addr = await skypy.newservice(spinner)
+    with pytest.raises(skypy.CallError):
+        await skypy.call(addr, "lua")
+    assert isinstance(node.crashes.pop().exception, skypy.Interrupted)
+    assert table(await console.ask("stat"))[skypy.address(addr)].endswith("\tendless:true\tmessage:2\tmqlen:0\ttask:0")
 
-        skypy.dispatch("lua", spin)
 
-    async with skypy.open_node(console={"port": 0}, watchdog={"endless": 0.2, "interrupt": 0.3}):
-        client = await connect(console_port())
-        addr = await skypy.newservice(spinner)
-        with pytest.raises(skypy.CallError):
-            await skypy.call(addr, "lua")
-        assert table(await client.ask("stat"))[skypy.address(addr)].endswith("\tendless:true\tmessage:2\tmqlen:0\ttask:0")
-        await client.stream.aclose()
+@pytest.mark.skypy_config(console={**CONSOLE, "greeting_delay": 5})
+async def test_a_new_connection_is_greeted_after_greeting_delay_seconds_of_silence(node, autojump_clock):
+    start = trio.current_time()
+    client = ConsoleClient(await trio.open_tcp_stream("127.0.0.1", console_port()))
+    assert await client.line() == "Welcome to skynet console"
+    assert trio.current_time() - start >= 5
+    await client.stream.aclose()
