@@ -7,11 +7,13 @@ it. Which node runs is chosen as for `skypy_node`: a `skypy_config` marker
 with open_node's arguments.
 """
 
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from skypy._core.config import default_config_path
 from skypy.testing import NodeUnderTest
 
 
@@ -34,3 +36,15 @@ def logs(node: NodeUnderTest) -> list[tuple[int, str]]:
     """Every line the node has logged since it started, as (source, text), in order."""
     return node.log_lines
 
+
+@pytest.fixture
+def default_config(tmp_path: Path) -> Path:
+    """A copy of the config `skypy run` runs with no argument, its chat lobby and
+    console on free ports (port 0), so that two test runs at once do not collide."""
+    text = default_config_path().read_text()
+    for key in ("chat_port", "port"):
+        text, found = re.subn(rf"^{key} = \d+$", f"{key} = 0", text, flags=re.MULTILINE)
+        assert found == 1, f"the default config no longer has one {key!r}: update this fixture"
+    path = tmp_path / "default.toml"
+    path.write_text(text)
+    return path

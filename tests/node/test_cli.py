@@ -1,6 +1,6 @@
 """The `skypy` command as a user runs it: a real process, real signals."""
 
-import os
+import re
 import signal
 import subprocess
 
@@ -14,8 +14,8 @@ from skypy.testing.process import SKYPY
 start = NodeProcess.start
 
 
-async def test_run_without_argument_runs_the_default_config_until_ctrl_c(tmp_path):
-    node = await start("run", cwd=tmp_path)
+async def test_run_runs_the_default_config_until_ctrl_c(default_config, tmp_path):
+    node = await start("run", str(default_config), cwd=tmp_path)
     try:
         await node.wait_for("LAUNCH simpledb")
         await node.wait_for("node ready")
@@ -24,8 +24,8 @@ async def test_run_without_argument_runs_the_default_config_until_ctrl_c(tmp_pat
     assert status == 0
 
 
-async def test_sigterm_stops_the_node_cleanly(tmp_path):
-    node = await start("run", cwd=tmp_path)
+async def test_sigterm_stops_the_node_cleanly(default_config, tmp_path):
+    node = await start("run", str(default_config), cwd=tmp_path)
     await node.wait_for("node ready")
     assert await node.stop(signal.SIGTERM) == 0
 
@@ -80,26 +80,28 @@ def test_version_and_help():
 
 
 async def test_file_logger_stamps_lines_and_reopens_on_sighup(tmp_path):
-    (tmp_path / "node.toml").write_text('start = "main"\nlogger = "node.log"\n')
+    (tmp_path / "node.toml").write_text(
+        'start = "main"\nlogger = "node.log"\n[env]\nchat_address = "127.0.0.1"\nchat_port = 0\n'
+    )
     node = await start("run", "node.toml", cwd=tmp_path)
     log = tmp_path / "node.log"
     try:
-        with trio.fail_after(20):
-            while "node ready" not in (log.read_text() if log.exists() else ""):
-                await trio.sleep(0.05)  # another process writes it: poll, bounded by the deadline
-        first = log.read_text().splitlines()[0]
-        assert_stamped(first)
+        await wait_for_text(log, "node ready")
+        assert_stamped(log.read_text().splitlines()[0])
         log.rename(tmp_path / "node.log.1")
         node.process.send_signal(signal.SIGHUP)
-        with trio.fail_after(20):
-            while not log.exists() or "reopened" not in log.read_text():
-                await trio.sleep(0.05)
+        await wait_for_text(log, "reopened")
     finally:
         assert await node.stop() == 0
     assert_stamped(log.read_text().splitlines()[0])
 
 
-def assert_stamped(line: str) -> None:
-    import re
+async def wait_for_text(path, text, timeout=20):
+    """Until the file `path`, which another process writes, contains `text`."""
+    with trio.fail_after(timeout):
+        while not path.exists() or text not in path.read_text():
+            await trio.sleep(0.05)  # nothing tells this process of a write: poll
 
+
+def assert_stamped(line: str) -> None:
     assert re.fullmatch(r"\d\d/\d\d/\d\d \d\d:\d\d:\d\d\.\d\d \[:[0-9a-f]{8}\] .*", line), line

@@ -94,11 +94,11 @@ async def test_a_taken_name_is_shown_and_the_client_exits_with_status_1(lobby, r
     assert await other.exit_status() == 1
 
 
-async def test_skypy_run_serves_the_chat_lobby_on_port_8888(tmp_path, run_client):
-    node = await NodeProcess.start("run", cwd=tmp_path)
+async def test_skypy_run_serves_the_chat_lobby_of_the_default_config(default_config, tmp_path, run_client):
+    node = await NodeProcess.start("run", str(default_config), cwd=tmp_path)
     try:
-        await node.wait_for("Listen on 127.0.0.1:8888")
-        alice = await run_client(8888, "alice")
+        port = int((await node.wait_for("Listen on 127.0.0.1:")).rsplit(":", 1)[1])
+        alice = await run_client(port, "alice")
         assert await alice.read_line() == "* alice joined"
         await alice.type("/quit")
         assert await alice.exit_status() == 0
