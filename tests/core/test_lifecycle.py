@@ -91,10 +91,15 @@ async def test_each_launch_gets_fresh_module_globals(node, tmp_path):
     assert await skypy.call(b, "lua") == 1
 
 
+def version_source(number):
+    """A service that answers every call with `number`."""
+    return f"import skypy\nasync def main():\n    skypy.dispatch('lua', lambda s, src: skypy.ret({number}))\n"
+
+
 async def test_compiled_code_is_cached_per_file_until_cleared(node, tmp_path):
-    write_service(tmp_path, "version", "import skypy\nasync def main():\n    skypy.dispatch('lua', lambda s, src: skypy.ret(1))\n")
+    write_service(tmp_path, "version", version_source(1))
     assert await skypy.call(await skypy.newservice("version"), "lua") == 1
-    write_service(tmp_path, "version", "import skypy\nasync def main():\n    skypy.dispatch('lua', lambda s, src: skypy.ret(2))\n")
+    write_service(tmp_path, "version", version_source(2))
     assert await skypy.call(await skypy.newservice("version"), "lua") == 1
     node.node.loader.clear()
     assert await skypy.call(await skypy.newservice("version"), "lua") == 2

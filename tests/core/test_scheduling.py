@@ -5,43 +5,46 @@ from collections import deque
 
 import trio
 import trio.testing
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 import skypy
 from skypy.testing import open_test_node
 
 
+async def probe_order():
+    """What skynet's scheduling probe (forks, a waiter, a timeout(0) and yields) prints, run in a fresh service."""
+    order = []
+
+    async def probe():
+        async def waiter():
+            order.append("waiter-wait")
+            await skypy.wait("waiter")
+            order.append("waiter-woken")
+
+        skypy.fork(lambda: order.append("fork1"))
+        skypy.fork(waiter)
+        skypy.timeout(0, lambda: order.append("timeout0"))
+        order.append("main-before-yield")
+        await skypy.yield_()
+        order.append("main-after-yield")
+        skypy.wakeup("waiter")
+        order.append("main-after-wakeup-call")
+        await skypy.yield_()
+        order.append("main-after-yield2")
+
+    await skypy.newservice(probe)
+    await trio.testing.wait_all_tasks_blocked()
+    return order
+
+
 async def test_probe_prints_skynets_order_every_time(node):
-    """skynet's scheduling probe (forks, a waiter, a timeout(0) and yields) prints this order
-    in skynet; here in 50 fresh services, since trio's run order is random."""
+    """The order skynet prints, in 50 fresh services: trio's run order is random, this must not be."""
     expected = [
         "main-before-yield", "fork1", "waiter-wait", "timeout0", "main-after-yield",
         "main-after-wakeup-call", "waiter-woken", "main-after-yield2",
     ]
     for _ in range(50):
-        order = []
-
-        async def probe():
-            async def waiter():
-                order.append("waiter-wait")
-                await skypy.wait("waiter")
-                order.append("waiter-woken")
-
-            skypy.fork(lambda: order.append("fork1"))
-            skypy.fork(waiter)
-            skypy.timeout(0, lambda: order.append("timeout0"))
-            order.append("main-before-yield")
-            await skypy.yield_()
-            order.append("main-after-yield")
-            skypy.wakeup("waiter")
-            order.append("main-after-wakeup-call")
-            await skypy.yield_()
-            order.append("main-after-yield2")
-
-        await skypy.newservice(probe)
-        await trio.testing.wait_all_tasks_blocked()
-        assert order == expected
+        assert await probe_order() == expected
 
 
 # --- a reference model of skynet's scheduler, and random programs checked against it ---

@@ -10,7 +10,6 @@ import trio
 import skypy
 from skypy import cluster
 from skypy.cluster import wire as cluster_wire
-
 from tests.helpers.cluster import STORE, Remote
 
 

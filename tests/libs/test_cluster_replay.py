@@ -8,7 +8,6 @@ import trio
 
 from skypy.cluster.wire import ResponseDecoder
 from skypy.netpack import PacketDecoder
-
 from tests.helpers.cluster import Remote
 from tests.helpers.vectors import cluster_capture
 

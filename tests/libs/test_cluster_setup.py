@@ -10,8 +10,7 @@ import pytest
 import trio
 
 import skypy
-from skypy import socket
-from skypy import cluster
+from skypy import cluster, socket
 from skypy.cluster import wire as cluster_wire
 from skypy.netpack import PacketDecoder
 from skypy.testing import NodeProcess, open_test_node

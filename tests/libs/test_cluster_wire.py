@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from itertools import pairwise
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
-from skypy.cluster.wire import PART_SIZE, ClusterProtocolError, Request, RequestDecoder, Response, ResponseDecoder, encode_request, encode_response, encode_trace
+from skypy.cluster.wire import (
+    PART_SIZE,
+    ClusterProtocolError,
+    Request,
+    RequestDecoder,
+    Response,
+    ResponseDecoder,
+    encode_request,
+    encode_response,
+    encode_trace,
+)
 from skypy.netpack import PacketDecoder
 from skypy.serialize import pack, unpack
 from tests.helpers.vectors import cluster_capture
@@ -68,7 +78,7 @@ def encode_scenario_request(step: str) -> list[bytes]:
 def cut(stream: bytes, cuts: list[int]) -> list[bytes]:
     """Split a stream at arbitrary points (taken modulo its length), as TCP may deliver it."""
     bounds = [0, *sorted(c % (len(stream) + 1) for c in cuts), len(stream)]
-    return [stream[a:b] for a, b in zip(bounds, bounds[1:])]
+    return [stream[a:b] for a, b in pairwise(bounds)]
 
 
 def chunked(stream: bytes, size: int) -> list[bytes]:

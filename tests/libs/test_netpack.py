@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from skypy.netpack import HEADER_SIZE, MAX_BODY, PacketDecoder, PacketTooLarge, pack
 
@@ -124,7 +123,7 @@ def test_decoder_returns_the_packed_bodies_however_the_stream_is_cut(
     cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=30)))
     decoder = PacketDecoder()
     decoded = []
-    for start, stop in zip([0, *cuts], [*cuts, len(stream)]):
+    for start, stop in zip([0, *cuts], [*cuts, len(stream)], strict=True):
         decoded += decoder.feed(stream[start:stop])
     assert decoded == packets
     assert decoder.pending == 0

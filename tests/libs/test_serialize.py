@@ -6,13 +6,10 @@ import math
 import re
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from skypy.serialize import MAX_DEPTH, PackError, UnpackError, pack, unpack
 from tests.helpers.vectors import PACK_VECTORS
-
-
 
 # --- a reader for the Lua literals in the vector file -------------------------
 

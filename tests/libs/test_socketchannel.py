@@ -134,10 +134,15 @@ async def test_every_waiting_request_fails_when_the_connection_drops(node, mode)
 async def test_next_request_reconnects_after_the_server_restarts(node, mode):
     server, port = await line_server()
     if mode == "order":
-        channel, request = Channel("127.0.0.1", port), lambda text: channel.request(text + b"\n", read_line)
+        channel = Channel("127.0.0.1", port)
     else:
         channel = Channel("127.0.0.1", port, response=read_session)
-        request = lambda text: channel.request(b"5 " + text + b"\n", 5)
+
+    async def request(text):
+        if mode == "order":
+            return await channel.request(text + b"\n", read_line)
+        return await channel.request(b"5 " + text + b"\n", 5)
+
     assert await request(b"one") == b"one!"
     await skypy.kill(server)
     with pytest.raises(ChannelClosed):

@@ -5,7 +5,6 @@ import trio
 
 import skypy
 from skypy import socket
-
 from tests.helpers.peers import receive_all, socket_info
 
 

@@ -27,7 +27,6 @@ from skypy import socket
 from skypy._net.pool import SocketPool
 from skypy._net.table import CLOSE, DATA, ERROR
 from skypy.testing import wait_until
-
 from tests.helpers.peers import pattern, queue_until, read_slowly, receive_all, socket_info
 
 MiB = 1 << 20

@@ -13,7 +13,6 @@ from skypy import socket
 from skypy._api.messages import running
 from skypy._net.server import SocketServer
 from skypy.testing import wait_until
-
 from tests.helpers.peers import pattern, queue_until, read_slowly, receive_all, socket_info
 
 
@@ -295,7 +294,7 @@ async def test_a_service_killed_while_its_coroutines_read_leaks_no_fd(listener, 
         await client.send_all(b"x")
     await wait_until(lambda: all(pulled(node, id) for _, id in pairs))
     await skypy.kill(owner)
-    for client, id in pairs:
+    for client, _ in pairs:
         assert await receive_all(client) == b""
         await client.aclose()
     await wait_until(lambda: all(socket_info(id) is None for _, id in pairs))

@@ -2,8 +2,8 @@
 
 import pytest
 
-from skypy.errors import SocketError
 from skypy._net.table import CLOSE, CONNECT, ERROR, ID_MAX, Conn, Effect, SocketTable, State
+from skypy.errors import SocketError
 
 OWNER = 0x0A
 

@@ -3,8 +3,8 @@
 import pytest
 
 import skypy
-from skypy.testing import open_test_node
 from skypy._core import config
+from skypy.testing import open_test_node
 
 
 def write(tmp_path, text):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.helpers.chat import Lobby, next_of
+from tests.helpers.chat import next_of
 
 
 async def test_login_is_answered_by_joined_sent_to_everyone(lobby):

@@ -8,8 +8,7 @@ import pytest
 import trio
 
 from skypy.testing import NodeProcess
-
-from tests.helpers.chat import Lobby, next_of
+from tests.helpers.chat import next_of
 
 CLIENT = Path(__file__).parents[2] / "examples" / "chat_client.py"
 

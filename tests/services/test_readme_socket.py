@@ -5,7 +5,6 @@ from pathlib import Path
 
 import trio
 
-
 README = Path(__file__).parents[2] / "README.md"
 
 

@@ -7,8 +7,7 @@ connections.
 """
 
 import skypy
-from skypy import socket
-from skypy import cluster
+from skypy import cluster, socket
 
 pushes = []
 
