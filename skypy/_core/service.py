@@ -297,7 +297,7 @@ class Service:
                         continue
                 elif turn.contenders and (self.mail_taken or not mailbox):
                     # Coroutines back from reading their own sockets
-                    # (socketpool.py's pull) take the free turn one after
+                    # (skypy/_net/pull.py) take the free turn one after
                     # another; with a message at least between two such
                     # rounds, neither they nor the mailbox can starve.
                     self.mail_taken = False
@@ -466,7 +466,7 @@ class Service:
             elif session:
                 self.node.log(self.handle, f"Unknown session : {session} from {address(source)}")
             return False
-        if type(waiter) is TimeoutCallback:
+        if isinstance(waiter, TimeoutCallback):
             return self.invoke(Request(0, 0), waiter.fn, (), False, "timeout callback")
         if ptype == PTYPE_RESPONSE:
             value: outcome.Outcome[Any] = outcome.Value(payload)
@@ -474,7 +474,7 @@ class Service:
             value = outcome.Error(
                 CallError(f"call to {address(source)} failed: {payload}")
             )
-        self.turn.hand_to(waiter, value)  # type: ignore[arg-type]
+        self.turn.hand_to(waiter, value)
         return True
 
     def _unhandled(self, source: int, session: int, ptype: int) -> bool:

@@ -8,6 +8,7 @@ suspends only through the service's own primitives, so the turn order holds.
 
 from __future__ import annotations
 
+import enum
 from typing import Any, Callable
 
 from trio.lowlevel import Task, current_task
@@ -21,12 +22,17 @@ from .recvbuffer import RecvBuffer
 from .server import SocketServer
 from .table import ACCEPT, CLOSE, CONNECT, DATA, ERROR, UDP, WARNING, Conn
 
-# What a blocked coroutine waits for, besides a byte count (0: any bytes) or
-# a line separator: the socket to open, or to close (readall).
-OPEN = "open"
-ALL = "all"
 
-Want = int | bytes | str
+class Until(enum.Enum):
+    """What a blocked coroutine waits for when it is not bytes: the socket to open, or to close (readall)."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+# What the one coroutine blocked on a socket waits for: a byte count (0: any
+# bytes), a line separator, or an event.
+Want = int | bytes | Until
 
 
 class Sock:
@@ -46,8 +52,8 @@ class Sock:
         # What the one blocked coroutine wants (None: nobody waits), and what
         # the handler took for it from the buffer when it woke it.
         self.want: Want | None = None
-        self.result: Any = None
-        self.address: Any = None
+        self.result: bytes | None = None
+        self.address: tuple[str, int] | None = None
         self.error: str | None = None
         self.on_accept: Callable[..., Any] | None = None
         self.on_udp: Callable[..., Any] | None = None
@@ -66,7 +72,7 @@ def take(buffer: RecvBuffer, want: Want) -> bytes | None:
         return buffer.take_all() if buffer else None
     if type(want) is int:
         return buffer.take(want)
-    return None  # OPEN and ALL wait for events, not bytes
+    return None  # Until.OPEN and Until.CLOSED wait for events, not bytes
 
 
 class SocketPool:
@@ -119,7 +125,7 @@ class SocketPool:
 
     # --- blocking on a socket -------------------------------------------------
 
-    async def wait(self, s: Sock, want: Want) -> Any:
+    async def wait(self, s: Sock, want: Want) -> bytes | None:
         """Suspend until the handler wakes us: the bytes wanted, or None when the socket closed."""
         self.claim(s, want)
         s.result = None
@@ -177,14 +183,14 @@ class SocketPool:
         if s is None:
             raise SocketClosed(f"socket {id} is not open in this service")
         if s.connected and not s.closing:
-            await self.wait(s, ALL)
+            await self.wait(s, Until.CLOSED)
         return s.buffer.take_all()
 
-    async def opened(self, id: int) -> Any:
+    async def opened(self, id: int) -> tuple[str, int]:
         """Wait for CONNECT of a socket being opened: its address, or SocketError with the reason."""
         s = self.socks.get(id) or self.add(id, False)
         try:
-            await self.wait(s, OPEN)
+            await self.wait(s, Until.OPEN)
         except BaseException:
             self.forget(id)
             self.server.close(id, None)
@@ -193,6 +199,8 @@ class SocketPool:
             self.forget(id)
             self.server.close(id, None)
             raise SocketError(s.error)
+        if s.address is None:  # dropped (closed, abandoned) before it opened
+            raise SocketError(f"socket {id} was closed before it opened")
         return s.address
 
     async def close(self, id: int, timeout: float | None) -> None:
@@ -270,7 +278,7 @@ class SocketPool:
             s.want = None
             self.svc.wakeup(s)
 
-    def _on_connect(self, id: int, address: Any) -> None:
+    def _on_connect(self, id: int, address: tuple[str, int]) -> None:
         s = self.socks.get(id)
         if s is None:
             return

@@ -81,8 +81,7 @@ async def pull(pool: SocketPool, s: Sock, conn: Conn, want: int | bytes, task: T
                 rest: bytes | None = await pool.wait(s, want)
                 return rest
             if data and pool.feed(s, data):
-                result: bytes = s.result
-                s.result = None
+                result, s.result = s.result, None
                 return result
     finally:
         s.want = None

@@ -34,11 +34,11 @@ _TRIO_DIR = str(Path(trio.__file__).parent)
 
 def suspended(svc: Service) -> dict[str, Task]:
     """The service's coroutines suspended in a skypy primitive, by what they wait for."""
-    tasks = {f"session {s}": w for s, w in svc.sessions.items() if type(w) is not TimeoutCallback}
+    tasks = {f"session {s}": w for s, w in svc.sessions.items() if isinstance(w, Task)}
     for token, (task, session) in svc.waiting.items():
         if not session:  # a sleep's task is already listed under its session
             tasks[f"wait {token!r}"] = task
-    return tasks  # type: ignore[return-value]
+    return tasks
 
 
 def stack_of(task: Task) -> str:
@@ -126,7 +126,7 @@ def collect() -> int:
 
 
 def mem() -> float:
-    """KiB held by this service's own objects, best effort (see footprint.py and `roots`)."""
+    """KiB held by this service's own objects, best effort (see _footprint.py and `roots`)."""
     svc = api.running()
     return size_of(roots(svc), stop=[svc.node]) / 1024
 
