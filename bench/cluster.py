@@ -25,9 +25,8 @@ from typing import Any
 import trio
 
 import skypy
-from skypy import cluster
-
 from messages import figure, report, skypy_call  # skypy_call: calls in a loop, to the other node or inside one
+from skypy import cluster
 
 CONCURRENT_CALLERS = 100
 WORKERS = 16  # worker services in the scaling figure, spread over the nodes

@@ -30,8 +30,8 @@ from typing import Any, Awaitable, Callable
 import trio
 
 import skypy
-from skypy import netpack, socket
 from messages import figure, report  # bench/messages.py: one way to make and print figures
+from skypy import netpack, socket
 
 BULK_BYTES = 64 << 20
 BULK_BLOCK = 64 << 10

@@ -19,8 +19,8 @@ from typing import Any
 import trio
 
 import echo  # bench/echo.py: its load client and its socket-level echo server
-from messages import figure, report  # bench/messages.py: one way to make and print figures
 import skypy
+from messages import figure, report  # bench/messages.py: one way to make and print figures
 from skypy import netpack, socket
 
 

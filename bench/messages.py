@@ -111,7 +111,9 @@ async def trio_send(count: int) -> float:
 async def trio_call(count: int, callers: int) -> float:
     each = count // callers
 
-    async def pinger(requests: trio.MemorySendChannel, reply_to: trio.MemoryReceiveChannel, reply_send: trio.MemorySendChannel) -> None:
+    async def pinger(
+        requests: trio.MemorySendChannel, reply_to: trio.MemoryReceiveChannel, reply_send: trio.MemorySendChannel
+    ) -> None:
         for n in range(each):
             await requests.send((n, reply_send))
             await reply_to.receive()
