@@ -12,6 +12,9 @@ from skypy import cluster
 from skypy.cluster import wire as cluster_wire
 from tests.helpers.cluster import STORE, Remote
 
+# Each test talks to a `skypy run` node in a process of its own.
+pytestmark = pytest.mark.slow
+
 
 async def test_first_use_dials_one_connection_shared_by_every_service(node, db):
     assert await cluster.call("db", "@store", "connections") == 1  # the call's own

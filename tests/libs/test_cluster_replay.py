@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+import pytest
 import trio
 
 from skypy.cluster.wire import ResponseDecoder
 from skypy.netpack import PacketDecoder
 from tests.helpers.cluster import Remote
 from tests.helpers.vectors import cluster_capture
+
+pytestmark = pytest.mark.slow  # the node that answers runs in a process of its own
 
 
 def captured(direction: str) -> list[bytes]:

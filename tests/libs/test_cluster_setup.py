@@ -115,6 +115,7 @@ async def test_a_config_naming_this_node_opens_its_cluster_port_before_start(tmp
         assert skypy.getenv("node") == "db"
 
 
+@pytest.mark.slow
 async def test_skypy_run_starts_each_listed_node_as_its_own_process_and_stops_them_together(tmp_path):
     (tmp_path / "two.toml").write_text(
         'nodes = ["a", "b"]\n[cluster]\na = "127.0.0.1:0"\nb = "127.0.0.1:0"\n'
@@ -128,6 +129,7 @@ async def test_skypy_run_starts_each_listed_node_as_its_own_process_and_stops_th
         assert await nodes.stop(signal.SIGTERM) == 0
 
 
+@pytest.mark.slow
 async def test_a_node_that_ends_by_itself_stops_the_others_with_its_status(tmp_path):
     (tmp_path / "broken.py").write_text("async def main():\n    raise RuntimeError('cannot start')\n")
     (tmp_path / "two.toml").write_text(
@@ -140,6 +142,7 @@ async def test_a_node_that_ends_by_itself_stops_the_others_with_its_status(tmp_p
         assert await nodes.process.wait() != 0
 
 
+@pytest.mark.slow
 async def test_the_example_config_runs_two_nodes_that_share_the_jobs(tmp_path):
     config = (Path(__file__).parents[2] / "config" / "cluster.toml").read_text()
     for port in ("2528", "2529"):  # the example's ports may be taken here: use free ones

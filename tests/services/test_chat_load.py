@@ -2,6 +2,7 @@
 
 import random
 
+import pytest
 import trio
 
 from skypy.testing import no_fd_leaks
@@ -17,6 +18,7 @@ async def run_all(fn, items):
             nursery.start_soon(fn, item)
 
 
+@pytest.mark.slow
 async def test_200_clients_log_in_chat_and_quit_and_everyone_sees_every_message_in_one_order(lobby):
     names = [f"user{i}" for i in range(CLIENTS)]
     clients = {}
