@@ -221,13 +221,14 @@ async def spinner():
     skypy.dispatch("lua", spin)
 
 
-# Were the signal lost, the watchdog's own interrupt would end the handler after 10 s.
+# Were the signal lost, the watchdog's own interrupt would end the handler
+# after 10 s: a handler held under 5 s was interrupted because it was signalled.
 @pytest.mark.skypy_config(console=CONSOLE, watchdog={"endless": 0.2, "interrupt": 10})
 async def test_signal_interrupts_the_next_handler_of_the_service_reported_stuck(node, console):
     addr = await skypy.newservice(spinner)
     lines = await console.ask(f"signal {skypy.address(addr)}")
     assert lines[-1] == "<CMD OK>" and "interrupted" in lines[0]
-    with pytest.raises(skypy.CallError, match=r"interrupted after 0\.\d s"):
+    with pytest.raises(skypy.CallError, match=r"interrupted after [0-4]\.\d s"):
         await skypy.call(addr, "lua")
     assert isinstance(node.crashes.pop().exception, skypy.Interrupted)
 

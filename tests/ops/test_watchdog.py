@@ -79,12 +79,14 @@ async def test_a_coroutine_handler_looping_through_skypy_calls_is_interrupted_in
     assert await skypy.call(addr, "lua", "next") == "next"
 
 
-# Interrupted after 10 s if the arming failed: the test fails then, and does not hang.
+# Were the arming lost, the watchdog's own interrupt would end the handler
+# after 10 s (the test fails then, and does not hang): a handler held under
+# 5 s was interrupted because it was armed.
 @pytest.mark.skypy_config(watchdog={"endless": 0.2, "interrupt": 10})
 async def test_a_service_armed_by_the_console_signal_is_interrupted_once_reported(node):
     addr = await skypy.newservice(spinner)
     node.node.extensions["watchdog"].arm(addr)
-    with pytest.raises(skypy.CallError, match=r"interrupted after 0\.\d s"):
+    with pytest.raises(skypy.CallError, match=r"interrupted after [0-4]\.\d s"):
         await skypy.call(addr, "lua", "spin")
     assert isinstance(node.crashes.pop().exception, skypy.Interrupted)
     assert not node.node.extensions["watchdog"].armed
