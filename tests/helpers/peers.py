@@ -9,6 +9,9 @@ import trio
 
 from skypy import socket
 
+# Seconds a peer waits for what it expects before the test fails.
+TIMEOUT = 10.0
+
 
 class Listener:
     """A skypy listening socket owned by the test body; `connect` makes a client and its server id."""
@@ -19,9 +22,10 @@ class Listener:
         self.port = port
         self._accepted = accepted
 
-    async def accepted(self) -> int:
+    async def accepted(self, timeout: float = TIMEOUT) -> int:
         """The id of the next connection the listener accepted."""
-        return await self._accepted.receive()
+        with trio.fail_after(timeout):
+            return await self._accepted.receive()
 
     async def connect(self, start: bool = True) -> tuple[trio.SocketStream, int]:
         """A trio client and the id of its accepted connection (started by the test body unless not)."""
@@ -32,18 +36,20 @@ class Listener:
         return client, id
 
     async def connect_blocking(self) -> tuple[stdsocket.socket, int]:
-        """A blocking stdlib client, for a peer run in a thread, and its started id."""
-        client = stdsocket.create_connection((self.host, self.port))
+        """A blocking stdlib client, for a peer run in a thread, and its started id;
+        its reads fail after TIMEOUT seconds with nothing to read."""
+        client = stdsocket.create_connection((self.host, self.port), timeout=TIMEOUT)
         id = await self.accepted()
         await socket.start(id)
         return client, id
 
 
-async def receive_all(stream: trio.SocketStream) -> bytes:
+async def receive_all(stream: trio.SocketStream, timeout: float = TIMEOUT) -> bytes:
     """Everything the peer sends until EOF."""
     parts = []
-    while chunk := await stream.receive_some(1 << 20):
-        parts.append(chunk)
+    with trio.fail_after(timeout):
+        while chunk := await stream.receive_some(1 << 20):
+            parts.append(chunk)
     return b"".join(parts)
 
 

@@ -171,12 +171,15 @@ async def test_a_killed_sender_is_replaced_on_next_use(node, logs):
     listener = (await trio.open_tcp_listeners(0, host="127.0.0.1"))[0]
     cluster.reload({"fake": f"127.0.0.1:{listener.socket.getsockname()[1]}"})
     cluster.send("fake", "@store", "one")
-    peer = await listener.accept()
-    assert await peer.receive_some()
+    with trio.fail_after(5):
+        peer = await listener.accept()
+        assert await peer.receive_some()
     sender = next(source for source, text in logs if text.startswith("LAUNCH clustersender fake"))
     await skypy.kill(sender)
     cluster.send("fake", "@store", "two")
-    second = await listener.accept()  # a new sender, a new connection
-    assert skypy.unpack(cluster_wire.RequestDecoder().feed((await second.receive_some())[2:]).msg) == ("two",)
+    with trio.fail_after(5):
+        second = await listener.accept()  # a new sender, a new connection
+        request = await second.receive_some()
+    assert skypy.unpack(cluster_wire.RequestDecoder().feed(request[2:]).msg) == ("two",)
     for stream in (peer, second, listener):
         await stream.aclose()

@@ -105,7 +105,8 @@ async def test_post_passes_the_answer_to_a_callback_without_waiting(node):
 
     channel.post([b"7 ", b"parts\n"], 7, callback)
     assert channel.waiting(7)
-    await answers.wait()
+    with trio.fail_after(5):
+        await answers.wait()
     assert got == [(True, b"parts!")] and not channel.waiting(7)
 
 

@@ -133,7 +133,8 @@ async def test_on_accept_may_be_a_coroutine_that_starts_the_socket(node):
     port = await skypy.call(await skypy.newservice(service), "lua")
     client = await trio.open_tcp_stream("127.0.0.1", port)
     await client.send_all(b"hello")
-    await done.wait()
+    with trio.fail_after(5):
+        await done.wait()
     assert got == [(b"hello", "127.0.0.1")]
 
 

@@ -116,7 +116,8 @@ async def test_reader_blocked_in_read_is_woken_before_the_closer(listener):
 
     await client.send_all(b"abc")
     await skypy.newservice(service, id)
-    await done.wait()
+    with trio.fail_after(5):
+        await done.wait()
     assert order == [("reader woken", b"c"), "closer returned"]
 
 

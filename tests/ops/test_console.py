@@ -1,5 +1,6 @@
 """The debug console, driven as operators drive it: a TCP client on 127.0.0.1, and HTTP."""
 
+import functools
 import re
 import urllib.request
 
@@ -24,11 +25,12 @@ class ConsoleClient:
         self.stream = stream
         self.buffer = b""
 
-    async def line(self):
-        while b"\n" not in self.buffer:
-            chunk = await self.stream.receive_some()
-            assert chunk, f"the console closed the connection; unread: {self.buffer!r}"
-            self.buffer += chunk
+    async def line(self, timeout=10):
+        with trio.fail_after(timeout):
+            while b"\n" not in self.buffer:
+                chunk = await self.stream.receive_some()
+                assert chunk, f"the console closed the connection; unread: {self.buffer!r}"
+                self.buffer += chunk
         line, self.buffer = self.buffer.split(b"\n", 1)
         return line.decode()
 
@@ -280,7 +282,7 @@ SLOW_GREETING = pytest.mark.skypy_config(console={**CONSOLE, "greeting_delay": 6
 @SLOW_GREETING
 async def test_http_get_runs_the_command_answers_http_1_1_and_closes(node):
     url = f"http://127.0.0.1:{console_port()}/ping/.logger"
-    with await trio.to_thread.run_sync(urllib.request.urlopen, url) as response:
+    with await trio.to_thread.run_sync(functools.partial(urllib.request.urlopen, url, timeout=10)) as response:
         assert response.status == 200 and response.version == 11
         body = await trio.to_thread.run_sync(response.read)
     assert re.fullmatch(r"\d+\.\d{6}\n<CMD OK>\n", body.decode())
@@ -291,8 +293,9 @@ async def test_http_answer_ends_with_the_server_closing_the_connection(node):
     stream = await trio.open_tcp_stream("127.0.0.1", console_port())
     await stream.send_all(b"GET /stat HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     received = b""
-    while chunk := await stream.receive_some():  # until the server closes
-        received += chunk
+    with trio.fail_after(5):
+        while chunk := await stream.receive_some():  # until the server closes
+            received += chunk
     head, body = received.decode().split("\r\n\r\n", 1)
     assert head.startswith("HTTP/1.1 200 OK\r\n") and f"Content-Length: {len(body)}" in head
     assert body.endswith("<CMD OK>\n") and "Welcome" not in received.decode()
