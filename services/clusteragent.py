@@ -12,7 +12,7 @@ with a log line.
 
 import skypy
 from skypy import cluster, socket
-from skypy.cluster import wire as cluster_wire
+from skypy.cluster import wire
 from skypy.errors import SkypyError
 from skypy.lowlevel import post_request, wait_answer
 from skypy.netpack import PacketDecoder
@@ -22,7 +22,7 @@ names = {}  # cluster.register's names, shared by the node's agents
 
 
 def answer(out, session, ok, msg):
-    out += cluster_wire.encode_response(session, ok, msg)
+    out += wire.encode_response(session, ok, msg)
 
 
 def resolve(target):
@@ -113,7 +113,7 @@ async def main(fd, peer):
     global names
     names = cluster.registered()
     out = Answers(fd)  # the answers to one read's requests go out in one write
-    packets, requests = PacketDecoder(), cluster_wire.RequestDecoder()
+    packets, requests = PacketDecoder(), wire.RequestDecoder()
 
     def on_socket(session, source, kind, id, *args):
         # The connection's bytes are decoded here, inline, as skynet's gate
@@ -125,7 +125,7 @@ async def main(fd, peer):
                 request = requests.feed(body)
                 if request is not None:
                     serve(out, request)
-        except (cluster_wire.ClusterProtocolError, ValueError) as exc:
+        except (wire.ClusterProtocolError, ValueError) as exc:
             skypy.error(f"cluster: bad packet from {peer}: {exc}; connection closed")
             out.flush()
             skypy.exit()  # closes the connection once what is written has gone

@@ -12,7 +12,7 @@ overtake them; we keep the order instead.
 from collections import deque
 
 import skypy
-from skypy.cluster import wire as cluster_wire
+from skypy.cluster import wire
 from skypy.netpack import PacketDecoder
 from skypy.serialize import UnpackError, unpack
 from skypy.socketchannel import Channel, ChannelClosed
@@ -36,7 +36,7 @@ class Responses:
             # A new connection: nothing half-received on the old one carries over.
             self.sock = sock
             self.packets = PacketDecoder()
-            self.responses = cluster_wire.ResponseDecoder()
+            self.responses = wire.ResponseDecoder()
             self.ready.clear()
         while not self.ready:
             for body in self.packets.feed(await sock.read()):
@@ -58,7 +58,7 @@ def new_session():
 
 def req(addr, msg):
     session = new_session()
-    packets = cluster_wire.encode_request(addr, session, msg)
+    packets = wire.encode_request(addr, session, msg)
     reply = skypy.response()
 
     def answer(ok, value):
@@ -83,8 +83,8 @@ def req(addr, msg):
 def push(addr, msg):
     # A push that fits one packet carries session 0; a multipart one needs a
     # session to tag its parts, and skynet spends one on it too.
-    session = new_session() if len(msg) >= cluster_wire.PART_SIZE else 0
-    channel.post(cluster_wire.encode_request(addr, session, msg, push=True))
+    session = new_session() if len(msg) >= wire.PART_SIZE else 0
+    channel.post(wire.encode_request(addr, session, msg, push=True))
 
 
 async def close():

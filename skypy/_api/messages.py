@@ -2,7 +2,7 @@
 
 The current service is found through a context variable, so service code
 reads like skynet's Lua: ``await skypy.call(addr, "lua", "get", key)``.
-This module holds messaging and answering; lifecycle.py and coroutines.py
+This module holds messaging and answering; lifecycle.py and coroutines.py beside it
 hold the rest.
 """
 

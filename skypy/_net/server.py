@@ -17,7 +17,7 @@ from trio.lowlevel import Task, notify_closing
 
 from .._core.message import PTYPE_RESPONSE, PTYPE_SOCKET
 from ..errors import SocketError
-from . import loops as socketloops
+from . import loops
 from .table import WARNING, Conn, Effect, Event, SocketTable, State
 
 if TYPE_CHECKING:
@@ -64,19 +64,19 @@ class SocketServer:
     def listen(self, owner: int, host: str | None, port: int, backlog: int | None) -> int:
         """Bind and listen in the background; the owner hears CONNECT (id, address) or ERROR."""
         conn = self.table.new("listen", State.OPENING, owner)
-        self._spawn(socketloops.bind, self, conn, host, port, backlog)
+        self._spawn(loops.bind, self, conn, host, port, backlog)
         return conn.id
 
     def udp(self, owner: int, host: str | None, port: int) -> int:
         """Bind a UDP socket in the background; CONNECT or ERROR follows, then UDP events."""
         conn = self.table.new("udp", State.OPENING, owner)
-        self._spawn(socketloops.bind, self, conn, host, port, None)
+        self._spawn(loops.bind, self, conn, host, port, None)
         return conn.id
 
     def open(self, owner: int, host: str, port: int) -> int:
         """Connect in the background; the owner hears CONNECT (id, peer) or ERROR."""
         conn = self.table.new("tcp", State.CONNECTING, owner)
-        self._spawn(socketloops.connect, self, conn, host, port)
+        self._spawn(loops.connect, self, conn, host, port)
         return conn.id
 
     def start(self, id: int, owner: int) -> None:
@@ -161,7 +161,7 @@ class SocketServer:
         effects = conn.close(closer)
         if timeout is not None and conn.state is State.HALFCLOSE and conn.timer is None:
             conn.timer = trio.CancelScope(deadline=trio.current_time() + timeout)
-            self._spawn(socketloops.close_timer, self, conn, conn.timer)
+            self._spawn(loops.close_timer, self, conn, conn.timer)
         self.apply(conn, effects)
 
     def shutdown(self, id: int) -> None:
@@ -291,11 +291,11 @@ class SocketServer:
     def _flush(self, conn: Conn) -> None:
         if not conn.writing and conn.sock is not None:
             conn.writing = True
-            self._spawn(socketloops.write_loop, self, conn, conn.sock)
+            self._spawn(loops.write_loop, self, conn, conn.sock)
 
     def _start_reading(self, conn: Conn) -> None:
         scope = conn.reader = trio.CancelScope()
-        loop = {"tcp": socketloops.read_loop, "listen": socketloops.accept_loop, "udp": socketloops.udp_loop}
+        loop = {"tcp": loops.read_loop, "listen": loops.accept_loop, "udp": loops.udp_loop}
         self._spawn(loop[conn.kind], self, conn, conn.sock, scope)
 
     def _send_datagram(self, conn: Conn, data: bytes, address: tuple[str, int] | None) -> bool:
