@@ -4,7 +4,8 @@ A test that runs a node asks for `node`: skypy.testing's crash-checking node
 (the plugin's `skypy_node`), so a service that raises and is not caught fails
 the test, unless the test takes the crash out of ``node.crashes`` and checks
 it. Which node runs is chosen as for `skypy_node`: a `skypy_config` marker
-with open_node's arguments.
+with open_node's arguments. `default_config` is for tests that run the
+`skypy` command on the shipped default config.
 """
 
 import re
@@ -21,7 +22,10 @@ from skypy.testing import NodeUnderTest
 def skypy_config(skypy_config: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
     """The marker's open_node arguments, with the test's tmp_path first on the
     service path (a test may write a service there and launch it) and as the
-    folder for message logs, so nothing a test's node writes lands elsewhere."""
+    folder for message logs, so nothing a test's node writes lands elsewhere.
+    A config file named by the marker keeps its own folders."""
+    if skypy_config.get("config") is not None:
+        return skypy_config
     return {"service_path": [tmp_path], "logpath": tmp_path, **skypy_config}
 
 

@@ -1,4 +1,4 @@
-"""skypy.cluster_wire against a real skynet capture, plus encoding rules, assembly and fuzzing."""
+"""skypy.cluster.wire against a real skynet capture, plus encoding rules, assembly and fuzzing."""
 
 from __future__ import annotations
 
