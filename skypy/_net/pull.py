@@ -18,6 +18,7 @@ import trio
 from trio.lowlevel import Task, cancel_shielded_checkpoint, wait_readable
 
 from .._core.turn import Turn
+from ..errors import ServiceExit
 from .loops import receive
 from .table import Conn
 
@@ -63,6 +64,10 @@ async def pull(pool: SocketPool, s: Sock, conn: Conn, want: int | bytes, task: T
                     turn.holder = task
                 else:
                     await _retake_turn(turn, task)
+            if svc.dead:
+                # Killed while it waited: end quietly, as a coroutine parked
+                # in any other primitive does, not with a read that failed.
+                raise ServiceExit
             first = False
             s.puller = None
             svc.request = request

@@ -301,7 +301,6 @@ async def test_a_service_killed_while_its_coroutines_read_leaks_no_fd(listener, 
     assert len(os.listdir("/proc/self/fd")) == before
 
 
-@pytest.mark.xfail(strict=True, reason="a killed service's pulling read raises SocketClosed in it, reported as a crash")
 async def test_a_service_killed_while_a_coroutine_pulls_ends_without_a_crash(listener, node):
     """As with a read through the reader task: the kill ends the coroutine, which runs no further."""
     client, id = await listener.connect(start=False)
