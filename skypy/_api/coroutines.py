@@ -8,7 +8,7 @@ import trio
 from trio.lowlevel import current_task
 
 from .._core.message import PTYPE_RESPONSE
-from .._core.request import Request, TimeoutCallback
+from .._core.request import ServedRequest, TimeoutCallback
 from .._core.service import Fork, Service
 from .messages import running
 
@@ -21,7 +21,7 @@ __all__ = ["fork", "sleep", "timeout", "unlocked", "wait", "wakeup", "yield_"]
 def fork(fn: Callable[..., Any], *args: Any) -> None:
     """Run ``fn(*args)`` as a new coroutine of this service once the running one suspends."""
     svc = running()
-    svc.forks.append(Fork(Request(0, 0), fn, args, False, "fork"))
+    svc.forks.append(Fork(ServedRequest(0, 0), fn, args, False, "fork"))
     svc.turn.kick()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from .._core.message import PTYPE_ERROR, PTYPE_RESPONSE, address
-from .._core.request import Request
+from .._core.request import ServedRequest
 from .._core.service import Service
 from ..errors import ServiceExit, ServiceNotFound, SkypyError
 from .messages import Address, running, values_of
@@ -29,7 +29,7 @@ async def newservice(service: str | Callable[..., Any], *args: Any) -> int:
     else:
         label = getattr(service, "__qualname__", repr(service))
     session = svc.new_session()
-    new = node.spawn(label, service, args, Request(session, svc.handle))
+    new = node.spawn(label, service, args, ServedRequest(session, svc.handle))
     node.log(new.handle, f"LAUNCH {label}{''.join(' ' + str(a) for a in args)}")
     handle: int = values_of(await svc.wait_session(session))
     return handle

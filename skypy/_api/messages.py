@@ -16,7 +16,7 @@ from trio.lowlevel import current_task
 from .._core.current import current
 from .._core.message import address
 from .._core.protocol import Handler, Packer, Unpacker
-from .._core.request import Request
+from .._core.request import ServedRequest
 from .._core.service import NOT_YET, NotYet, Service
 from ..errors import ResponseError, ServiceNotFound, SkypyError
 
@@ -214,7 +214,7 @@ class Responder:
 
     __slots__ = ("_service", "_request", "_used")
 
-    def __init__(self, service: Service, request: Request) -> None:
+    def __init__(self, service: Service, request: ServedRequest) -> None:
         self._service = service
         self._request = request
         self._used = False

@@ -20,7 +20,7 @@ from .loader import ServiceLoader
 from .message import HARBOR_SHIFT, LOCAL_MASK, PTYPE_ERROR, PTYPE_RESPONSE, PTYPE_TEXT, RawMessage, address
 from .meter import Meter
 from .protocol import Handler, ProtocolTable
-from .request import Request
+from .request import ServedRequest
 from .service import Fork, Service
 from .timers import Timers
 
@@ -144,7 +144,7 @@ class Node:
     # --- lifecycle --------------------------------------------------------
 
     def spawn(
-        self, label: str, start: str | Callable[..., Any], args: tuple[Any, ...], request: Request
+        self, label: str, start: str | Callable[..., Any], args: tuple[Any, ...], request: ServedRequest
     ) -> Service:
         """Create a service whose first coroutine runs ``start(*args)`` (a module name: its main) and answers `request`."""
         assert self.nursery is not None, "the node is not running"
@@ -203,7 +203,7 @@ class Node:
             try:
                 hook()
             except Exception as exc:
-                svc.failed(Request(0, 0), exc, "exit hook")
+                svc.failed(ServedRequest(0, 0), exc, "exit hook")
         svc.cancel_scope.cancel()
 
     async def kill(self, svc: Service) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 
-class Request:
+class ServedRequest:
     """The request a coroutine serves: whom to answer, and whether it has been."""
 
     __slots__ = ("session", "source", "answered", "ignored")

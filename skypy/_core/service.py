@@ -24,7 +24,7 @@ from ..errors import CallError, ServiceExit, SkypyError
 from .current import current
 from .message import PTYPE_ERROR, PTYPE_RESPONSE, RawMessage, address
 from .protocol import Handler, ProtocolTable
-from .request import Request, TimeoutCallback
+from .request import ServedRequest, TimeoutCallback
 from .turn import Turn
 from .workers import Job, Workers
 
@@ -64,7 +64,7 @@ NOT_YET: Final = NotYet.NOT_YET
 class Fork(NamedTuple):
     """A coroutine to start when the turn passes: a fork, or a service's start."""
 
-    request: Request
+    request: ServedRequest
     fn: Callable[..., Any]
     args: tuple[Any, ...]
     # Answer `request` with what `fn` returns (a command table's function, a
@@ -95,11 +95,11 @@ class Service:
         # wait token -> (parked task, its sleep session or 0)
         self.waiting: dict[object, tuple[Task, int]] = {}
         # Requests this service still owes an answer, failed on exit.
-        self.owed: set[Request] = set()
-        self.request = Request(0, 0)
+        self.owed: set[ServedRequest] = set()
+        self.request = ServedRequest(0, 0)
         # The request of a plain send run by a plain function: nobody can be
         # answered, so one object serves them all and sends allocate nothing.
-        self._send_request = Request(0, 0)
+        self._send_request = ServedRequest(0, 0)
         self.workers = Workers(self)
         # Called, newest first, when the service ends (skypy.socket closes its sockets here).
         self.exit_hooks: list[Callable[[], object]] = []
@@ -188,7 +188,7 @@ class Service:
             self.waiting.pop(token, None)
             self._resumed(request, borrowed)
 
-    def _resumed(self, request: Request, borrowed: bool) -> None:
+    def _resumed(self, request: ServedRequest, borrowed: bool) -> None:
         # A task that is not one of the service's coroutines (the `open_node`
         # block, or a task the user spawned inside a handler) waits without
         # the turn: registering its session or token needs none, and doing it
@@ -213,13 +213,13 @@ class Service:
 
     # --- answering requests ---------------------------------------------
 
-    def answer(self, request: Request, ok: bool, payload: Any) -> None:
+    def answer(self, request: ServedRequest, ok: bool, payload: Any) -> None:
         """Send the RESPONSE (or ERROR) that `request`'s caller waits for."""
         self.owed.discard(request)
         ptype = PTYPE_RESPONSE if ok else PTYPE_ERROR
         self.node.post(request.source, (self.handle, request.session, ptype, payload))
 
-    def finish(self, request: Request, result: Any, answers: bool) -> None:
+    def finish(self, request: ServedRequest, result: Any, answers: bool) -> None:
         """A coroutine serving `request` ended with `result`: answer with it, or log a forgotten answer.
 
         With `answers` (a command of `dispatch_commands`), a tuple is several
@@ -240,7 +240,7 @@ class Service:
             )
             self.answer(request, False, "the handler ended without answering")
 
-    def failed(self, request: Request, exc: BaseException, what: str) -> None:
+    def failed(self, request: ServedRequest, exc: BaseException, what: str) -> None:
         """A coroutine raised `exc`: log it, tell the crash hooks, and fail `request`'s caller."""
         self.node.log(
             self.handle,
@@ -370,7 +370,7 @@ class Service:
         unpack = self.protocols.unpackers.get(ptype)
         args = payload if unpack is None else unpack(payload)
         if session:
-            request = Request(session, source)
+            request = ServedRequest(session, source)
             self.owed.add(request)
         else:
             request = self._send_request
@@ -436,7 +436,7 @@ class Service:
         return values
 
     def invoke(
-        self, request: Request, fn: Callable[..., Any], args: tuple[Any, ...], answers: bool, what: str
+        self, request: ServedRequest, fn: Callable[..., Any], args: tuple[Any, ...], answers: bool, what: str
     ) -> bool:
         """Run `fn` for `request`: inline if it is plain, else as a new coroutine."""
         self.request = request
@@ -451,7 +451,7 @@ class Service:
             if request is self._send_request:
                 # The shared request of plain sends is reused by the next
                 # message; a coroutine that outlives this one needs its own.
-                request = Request(0, request.source)
+                request = ServedRequest(0, request.source)
             self.workers.start(Job(request, result, answers, what))
             return True
         if request.session and not request.answered:
@@ -467,7 +467,7 @@ class Service:
                 self.node.log(self.handle, f"Unknown session : {session} from {address(source)}")
             return False
         if isinstance(waiter, TimeoutCallback):
-            return self.invoke(Request(0, 0), waiter.fn, (), False, "timeout callback")
+            return self.invoke(ServedRequest(0, 0), waiter.fn, (), False, "timeout callback")
         if ptype == PTYPE_RESPONSE:
             value: outcome.Outcome[Any] = outcome.Value(payload)
         else:

@@ -14,7 +14,7 @@ from trio.lowlevel import Abort, Task, current_task, wait_task_rescheduled
 from ..errors import ServiceExit
 from .current import current
 from .message import address
-from .request import Request
+from .request import ServedRequest
 
 if TYPE_CHECKING:
     from .service import Service
@@ -27,7 +27,7 @@ MAX_IDLE_WORKERS = 16
 class Job(NamedTuple):
     """A coroutine for a worker to run, and the request it serves."""
 
-    request: Request
+    request: ServedRequest
     coro: Coroutine[Any, Any, Any]
     answers: bool  # answer `request` with the coroutine's result (see Service.finish)
     what: str  # named in the log if it raises

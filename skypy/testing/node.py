@@ -11,9 +11,9 @@ import attrs
 import trio
 
 from .._core.config import Config
-from ..embed import RunningNode, open_node
 from .._core.message import address
 from .._core.service import Service
+from ..embed import RunningNode, open_node
 
 DEFAULT_TIMEOUT = 10.0
 

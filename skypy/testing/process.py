@@ -17,7 +17,9 @@ class NodeProcess:
     """A `skypy` child process (``skypy run CONFIG``, say) whose log (stderr) is read as it comes."""
 
     def __init__(self, process: trio.Process) -> None:
+        assert process.stderr is not None, "the log is read from a pipe: start it with stderr=PIPE"
         self.process = process
+        self.stderr = process.stderr
         self.lines: list[str] = []
         self._pending = b""
 
@@ -34,7 +36,7 @@ class NodeProcess:
                 for line in self.lines:
                     if text in line:
                         return line
-                chunk = await self.process.stderr.receive_some()
+                chunk = await self.stderr.receive_some()
                 if not chunk:
                     raise AssertionError(f"{text!r} never logged; got {self.lines}")
                 self._pending += chunk
