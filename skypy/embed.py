@@ -19,6 +19,7 @@ from ._core.service import Service
 from .errors import CallError
 from .ops import debug
 
+__all__ = ["RunningNode", "open_node"]
 
 class RunningNode:
     """The handle an embedding program holds: the node's API, acting as the block's own service."""

@@ -29,6 +29,9 @@ from .._core.request import TimeoutCallback
 from .._core.service import Service
 from ._footprint import size_of
 
+# The commands themselves are reached through the protocol, by name.
+__all__ = ["COMMANDS", "HANDLER", "info_func", "roots", "stack_of", "suspended"]
+
 _TRIO_DIR = str(Path(trio.__file__).parent)
 
 

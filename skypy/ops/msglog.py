@@ -16,6 +16,7 @@ import trio
 from .._core.message import RawMessage
 from .._core.service import Service
 
+__all__ = ["MessageLog", "logoff", "logon"]
 
 class MessageLog:
     """The open log file of one service."""
