@@ -4,10 +4,12 @@
 
 Figures: `send` (one-way messages/s between two services, plain-def handler
 that counts), `call` (sequential round trips/s), `call_concurrent` (round
-trips/s with 10 concurrent callers). Baselines, measured in the same run:
-an unbounded memory channel (producer `await send()`, consumer `async for`)
-for `send`; a ping-pong over two unbuffered memory channels for `call`, and
-with 10 pingers for `call_concurrent`.
+trips/s with 10 concurrent callers), `call_forks` (round trips/s of 100
+coroutines forked by one service, each calling in sequence). Baselines,
+measured in the same run: an unbounded memory channel (producer `await
+send()`, consumer `async for`) for `send`; a ping-pong over two unbuffered
+memory channels for `call`, with 10 pingers for `call_concurrent` and 100
+for `call_forks`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import trio
 import skypy
 
 CONCURRENT_CALLERS = 10
+FORKS = 100
 
 
 async def skypy_send(count: int) -> float:
@@ -89,6 +92,37 @@ async def skypy_call(count: int, callers: int, call: Callable[[int], Awaitable[A
         return each * callers / (time.perf_counter() - start)
 
 
+async def skypy_call_forks(count: int, forks: int) -> float:
+    """Round trips/s of one service whose `forks` coroutines each call an echo service in a loop:
+    the shape of an agent forking calls to a database service, many coroutines waiting at once."""
+    async with skypy.open_node() as node:
+        echo = await node.newservice(_echo_service)
+        each = count // forks
+
+        async def forking_service() -> None:
+            async def run(session: int, source: int) -> None:
+                done = 0
+                reply = skypy.response()
+
+                async def calls() -> None:
+                    nonlocal done
+                    for n in range(each):
+                        await skypy.call(echo, "lua", n)
+                    done += 1
+                    if done == forks:
+                        reply()
+
+                for _ in range(forks):
+                    skypy.fork(calls)
+
+            skypy.dispatch("lua", run)
+
+        caller = await node.newservice(forking_service)
+        start = time.perf_counter()
+        await node.call(caller, "lua")
+        return each * forks / (time.perf_counter() - start)
+
+
 async def trio_send(count: int) -> float:
     send, receive = trio.open_memory_channel(math.inf)
     received = 0
@@ -140,6 +174,12 @@ FIGURES = {
     "call_concurrent": (
         lambda n: skypy_call(n, CONCURRENT_CALLERS),
         lambda n: trio_call(n, CONCURRENT_CALLERS),
+        "round trips/s",
+        4,
+    ),
+    "call_forks": (
+        lambda n: skypy_call_forks(n, FORKS),
+        lambda n: trio_call(n, FORKS),
         "round trips/s",
         4,
     ),
