@@ -4,8 +4,9 @@
 
 Figures: `call` (round trips/s of `cluster.call` to an echo service in
 another process, one caller) and `call_concurrent` (100 callers, pipelined
-on the one link), each against the same calls inside one node (bench/
-messages.py's `call`). `scaling`: a CPU-bound job (`--work` loop steps)
+on the one link), each against plain trio doing the same over TCP between
+two processes: length-prefixed frames ping-ponged by one caller, and 100
+callers multiplexed on one connection by request id. `scaling`: a CPU-bound job (`--work` loop steps)
 run `--jobs` times over many worker services, half of them on a second node
 in another process, against all of them on one node; on a 2-core machine
 the ideal ratio is 2. `cores`: the same jobs in two bare Python processes
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import struct
 import subprocess
 import sys
 import time
@@ -64,6 +66,76 @@ async def serve() -> None:
         await trio.sleep_forever()
 
 
+# --- the plain trio baseline: framed request/response over TCP -----------------------
+
+# A frame: 2-byte big-endian length, then a 4-byte request id and the payload,
+# as a cluster request carries a session and a packed value.
+_HEADER = struct.Struct(">HI")
+_PAYLOAD = b"\x04" + b"\x00" * 8  # about the size of a packed small integer and a name
+
+
+async def _frames(stream: trio.SocketStream) -> Any:
+    """Yield (request id, payload) for each frame read from `stream`."""
+    buffer = bytearray()
+    while True:
+        data = await stream.receive_some(65536)
+        if not data:
+            return
+        buffer += data
+        while len(buffer) >= 2:
+            size = int.from_bytes(buffer[:2], "big")
+            if len(buffer) < 2 + size:
+                break
+            rid = int.from_bytes(buffer[2:6], "big")
+            yield rid, bytes(buffer[6 : 2 + size])
+            del buffer[: 2 + size]
+
+
+def _frame(rid: int, payload: bytes) -> bytes:
+    return _HEADER.pack(4 + len(payload), rid) + payload
+
+
+async def tcp_serve() -> None:
+    """The baseline's other process (``cluster.py --tcp-serve``): echoes each frame; prints its port."""
+
+    async def echo(stream: trio.SocketStream) -> None:
+        async for rid, payload in _frames(stream):
+            await stream.send_all(_frame(rid, payload))
+
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    print(listeners[0].socket.getsockname()[1], flush=True)
+    await trio.serve_listeners(echo, listeners)
+
+
+async def tcp_call(port: int, count: int, callers: int) -> float:
+    """Round trips/s of `callers` tasks each sending a frame and waiting for its echo, on one connection."""
+    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    each = count // callers
+    waiting: dict[int, trio.Event] = {}
+    send_lock = trio.Lock()
+
+    async def reader() -> None:
+        async for rid, _ in _frames(stream):
+            waiting.pop(rid).set()
+
+    async def caller(first: int) -> None:
+        for rid in range(first, first + each):
+            done = waiting[rid] = trio.Event()
+            async with send_lock:
+                await stream.send_all(_frame(rid, _PAYLOAD))
+            await done.wait()
+
+    async with stream, trio.open_nursery() as nursery:
+        nursery.start_soon(reader)
+        start = time.perf_counter()
+        async with trio.open_nursery() as callers_:
+            for n in range(callers):
+                callers_.start_soon(caller, n * each)
+        elapsed = time.perf_counter() - start
+        nursery.cancel_scope.cancel()
+    return each * callers / elapsed
+
+
 def burn(processes: int, jobs: int, steps: int) -> float:
     """Jobs/s of `jobs` jobs shared by `processes` bare Python processes run side by side."""
     start = time.perf_counter()
@@ -77,13 +149,18 @@ def burn(processes: int, jobs: int, steps: int) -> float:
 
 
 class Peer:
-    """A `--serve` node in a child process."""
+    """A child process serving on a port it prints: a `--serve` node, or the `--tcp-serve` baseline."""
+
+    def __init__(self, mode: str = "--serve") -> None:
+        self.mode = mode
 
     def __enter__(self) -> Peer:
         self.process = subprocess.Popen(
-            [sys.executable, __file__, "--serve"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+            [sys.executable, __file__, self.mode], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
         )
-        self.address = f"127.0.0.1:{self.process.stdout.readline().strip()}"  # type: ignore[union-attr]
+        assert self.process.stdout is not None
+        self.port = int(self.process.stdout.readline().strip())
+        self.address = f"127.0.0.1:{self.port}"
         return self
 
     def __exit__(self, *_: object) -> None:
@@ -126,14 +203,14 @@ async def spread_jobs(address: str | None, jobs: int, steps: int) -> float:
 def measure(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     """Medians of `repeats` runs of each figure and its baseline, alternating the two."""
     runs: dict[str, list[tuple[float, float]]] = {"call": [], "call_concurrent": [], "scaling": [], "cores": []}
-    with Peer() as peer:
+    with Peer() as peer, Peer("--tcp-serve") as tcp_peer:
         for _ in range(args.repeats):
             for name, callers in (("call", 1), ("call_concurrent", CONCURRENT_CALLERS)):
                 count = args.count if callers > 1 else args.count // 4
                 remote_echo = functools.partial(cluster.call, "peer", "@echo")
                 runs[name].append((
                     trio.run(functools.partial(skypy_call, count, callers, remote_echo, cluster={"peer": peer.address})),
-                    trio.run(skypy_call, count, callers),
+                    trio.run(tcp_call, tcp_peer.port, count, callers),
                 ))
             runs["scaling"].append((
                 trio.run(spread_jobs, peer.address, args.jobs, args.work),
@@ -155,10 +232,14 @@ def main() -> None:
     parser.add_argument("--work", type=int, default=50_000, help="loop steps per job (about 3 ms)")
     parser.add_argument("--repeats", type=int, default=3, help="runs per figure; the median is reported")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--tcp-serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--burn", nargs=2, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         trio.run(serve)
+        return
+    if args.tcp_serve:
+        trio.run(tcp_serve)
         return
     if args.burn:
         for _ in range(args.burn[0]):
