@@ -18,6 +18,7 @@ from ._api.coroutines import (
     wakeup as wakeup,
     yield_ as yield_,
 )
+from ._api.critical import CriticalSection as CriticalSection, queue as queue
 from ._api.lifecycle import (
     exit as exit,
     kill as kill,
@@ -80,10 +81,10 @@ from .serialize import PackError as PackError, UnpackError as UnpackError, pack 
 __all__ = [
     "PTYPE_CLIENT", "PTYPE_DEBUG", "PTYPE_ERROR", "PTYPE_HARBOR", "PTYPE_LUA", "PTYPE_MULTICAST",
     "PTYPE_RESPONSE", "PTYPE_SOCKET", "PTYPE_SYSTEM", "PTYPE_TEXT", "PTYPE_TRACE",
-    "CallError", "Config", "ConfigError", "Interrupted", "Message", "PackError", "Responder",
+    "CallError", "Config", "CriticalSection", "ConfigError", "Interrupted", "Message", "PackError", "Responder",
     "ResponseError", "RunningNode", "ServiceNotFound", "SkypyError", "UnpackError",
     "address", "call", "dispatch", "dispatch_commands", "error", "fork", "getenv", "ignoreret",
-    "info_func", "kill", "localname", "name", "newservice", "now", "open_node", "pack", "queryservice",
+    "info_func", "kill", "localname", "name", "newservice", "now", "open_node", "pack", "queryservice", "queue",
     "rawcall", "redirect", "register", "register_protocol", "response", "ret", "self", "send",
     "setenv", "sleep", "timeout", "uniqueservice", "unlocked", "unpack", "wait", "wakeup", "yield_",
 ]
