@@ -28,6 +28,8 @@ LAYERS: list[tuple[int, str]] = [
     (4, "skypy.netpack"),
     (4, "skypy.serialize"),
     (4, "skypy.cluster"),
+    (4, "skypy.http"),
+    (4, "skypy.websocket"),
     (5, "skypy.ops"),
     (6, "skypy.embed"),
     (7, "skypy"),  # the namespace users import: skypy/__init__.py

@@ -1,0 +1,240 @@
+"""The server side of an HTTP/1.1 connection, sans I/O: bytes in, requests and response bytes out.
+
+h11 keeps HTTP/1.1's rules (framing, keep-alive, pipelining, HEAD, chunked
+bodies both ways); this module adds the server's own decisions on top of
+it, so that the I/O shell (server.py) only moves bytes and runs handlers:
+the limits (a head over `max_header_size` is 431, a body over
+`max_body_size` is 413, refused from its Content-Length alone, before a
+byte of it is read or a ``100 Continue`` is sent), which timeout applies
+while it waits (`Phase`), the answer to a request that breaks the protocol
+(400, then close), and when a connection may carry another request.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from http import HTTPStatus
+from urllib.parse import parse_qsl, unquote
+
+import attrs
+import h11
+
+from ._message import Request
+
+__all__ = ["Closed", "Limits", "NeedData", "Phase", "Ready", "Reject", "Send", "ServerProtocol"]
+
+
+@attrs.frozen
+class Limits:
+    """What one connection may cost the server: sizes in bytes, times in seconds."""
+
+    max_header_size: int = 64 << 10  # the request line and headers: past it, 431
+    max_body_size: int = 8 << 20  # past it, 413 (a larger Content-Length is refused unread)
+    header_timeout: float = 10.0  # from a request's first byte to the end of its head: then 408
+    idle_timeout: float = 60.0  # waiting for a next request, or for more of a body
+
+
+class Phase(enum.Enum):
+    """What the connection waits for, which says which timeout applies."""
+
+    IDLE = "idle"  # a request's first byte: idle_timeout, then close quietly
+    HEAD = "head"  # the rest of a head: header_timeout, then 408
+    BODY = "body"  # more of a body: idle_timeout, then 408
+
+
+@attrs.frozen
+class NeedData:
+    """Feed more bytes (b"" for the peer's end of stream) before asking again."""
+
+    phase: Phase
+
+
+@attrs.frozen
+class Send:
+    """Write these bytes (a ``100 Continue``), then ask again."""
+
+    data: bytes
+
+
+@attrs.frozen
+class Reject:
+    """Write this error response, then close the connection."""
+
+    data: bytes
+    status: int
+
+
+@attrs.frozen
+class Ready:
+    """A whole request; answer it with `head`, `body` and `end`. `upgrade` names
+    the protocol it asks to switch to (lower case), or is None."""
+
+    request: Request
+    upgrade: str | None
+
+
+@attrs.frozen
+class Closed:
+    """Nothing more will come: close the connection."""
+
+
+Event = NeedData | Send | Reject | Ready | Closed
+
+
+def error_bytes(status: int) -> bytes:
+    """A complete error response that ends the connection, made without h11 (whose state may be broken)."""
+    phrase = HTTPStatus(status).phrase
+    body = f"{status} {phrase}\n".encode()
+    return (
+        f"HTTP/1.1 {status} {phrase}\r\ncontent-type: text/plain; charset=utf-8\r\n"
+        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+    ).encode() + body
+
+
+def _header_dict(headers: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, value in headers:
+        key = name.decode("latin-1")
+        text = value.decode("latin-1")
+        out[key] = f"{out[key]}, {text}" if key in out else text
+    return out
+
+
+class ServerProtocol:
+    """One server connection's HTTP state: feed it bytes, take its events, ask it for response bytes."""
+
+    def __init__(self, limits: Limits = Limits()) -> None:
+        self.limits = limits
+        self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_header_size)
+        self._request: Request | None = None
+        self._body: list[bytes] = []
+        self._body_size = 0
+        self._head_only = False
+        self._head_deadline: float | None = None
+
+    # --- receiving ----------------------------------------------------------------
+
+    def receive(self, data: bytes) -> None:
+        """Bytes from the peer; b"" when it has closed its side."""
+        self._h11.receive_data(data)
+
+    def next_event(self) -> Event:
+        """What the I/O shell does next."""
+        conn = self._h11
+        while True:
+            try:
+                event = conn.next_event()
+            except h11.RemoteProtocolError as exc:
+                return Reject(error_bytes(exc.error_status_hint), exc.error_status_hint)
+            if event is h11.NEED_DATA:
+                if conn.their_state is h11.SEND_BODY:
+                    return NeedData(Phase.BODY)
+                return NeedData(Phase.HEAD if conn.trailing_data[0] else Phase.IDLE)
+            if event is h11.PAUSED or isinstance(event, h11.ConnectionClosed):
+                return Closed()
+            if isinstance(event, h11.Request):
+                refused = self._start(event)
+                if refused is not None:
+                    return refused
+                if conn.they_are_waiting_for_100_continue:
+                    return Send(conn.send(h11.InformationalResponse(status_code=100, headers=[])) or b"")
+            elif isinstance(event, h11.Data):
+                self._body_size += len(event.data)
+                if self._body_size > self.limits.max_body_size:
+                    return self._reject(413)
+                self._body.append(bytes(event.data))
+            elif isinstance(event, h11.EndOfMessage):
+                assert self._request is not None
+                self._request.body = b"".join(self._body)
+                self._body.clear()
+                upgrade = self._request.headers.get("upgrade")
+                return Ready(self._request, upgrade.lower() if upgrade else None)
+
+    def _start(self, event: h11.Request) -> Reject | None:
+        target = event.target.decode("latin-1")
+        path, _, query = target.partition("?")
+        headers = _header_dict(event.headers)
+        self._request = Request(
+            method=event.method.decode("ascii"),
+            path=unquote(path),
+            query=dict(parse_qsl(query, keep_blank_values=True)),
+            headers=headers,
+            target=target,
+            http_version=event.http_version.decode("ascii"),
+        )
+        self._head_only = event.method == b"HEAD"
+        self._body_size = 0
+        length = headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > self.limits.max_body_size:
+            return self._reject(413)  # before any of the body is read, and with no 100 Continue
+        return None
+
+    def _reject(self, status: int) -> Reject:
+        self._body.clear()
+        return Reject(error_bytes(status), status)
+
+    def wait_time(self, phase: Phase, now: float) -> float:
+        """How long the next read may wait, at time `now` (seconds): a head must be whole
+        `header_timeout` after its first byte, however it trickles in."""
+        if phase is not Phase.HEAD:
+            self._head_deadline = None
+            return self.limits.idle_timeout
+        if self._head_deadline is None:
+            self._head_deadline = now + self.limits.header_timeout
+        return max(0.0, self._head_deadline - now)
+
+    def timed_out(self, phase: Phase) -> bytes:
+        """What to write when `phase`'s timeout ran out (the connection then closes): 408, or nothing when idle."""
+        return b"" if phase is Phase.IDLE else error_bytes(408)
+
+    # --- answering ------------------------------------------------------------------
+
+    def head(self, status: int, headers: dict[str, str], length: int | None) -> bytes:
+        """The response's status line and headers; `length` is the body's, or None for a body sent in chunks."""
+        fields = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+        if length is not None and status >= 200 and status not in (204, 304) and b"content-length" not in dict(fields):
+            fields.append((b"content-length", str(length).encode()))
+        try:
+            reason = HTTPStatus(status).phrase.encode()
+        except ValueError:
+            reason = b""
+        return self._h11.send(h11.Response(status_code=status, headers=fields, reason=reason)) or b""
+
+    def body(self, chunk: bytes) -> bytes:
+        """A piece of the response body (nothing for HEAD, whose answer has only the head)."""
+        if self._head_only or not chunk:
+            return b""
+        return self._h11.send(h11.Data(data=chunk)) or b""
+
+    def end(self) -> bytes:
+        """The end of the response."""
+        return self._h11.send(h11.EndOfMessage()) or b""
+
+    @property
+    def head_only(self) -> bool:
+        """True if the request being answered is HEAD: its response has no body."""
+        return self._head_only
+
+    @property
+    def responding(self) -> bool:
+        """True once the response's head has been made (too late for a 500)."""
+        return self._h11.our_state is not h11.SEND_RESPONSE
+
+    def error(self, status: int = 500) -> bytes:
+        """A whole error response for the request being answered, before its head was made."""
+        body = f"{status} {HTTPStatus(status).phrase}\n".encode()
+        return self.head(status, {"content-type": "text/plain; charset=utf-8"}, len(body)) + self.body(body) + self.end()
+
+    def next_request(self) -> bool:
+        """After a response: True if the connection may carry another request (keep-alive), else close it."""
+        conn = self._h11
+        if conn.our_state is h11.DONE and conn.their_state is h11.DONE:
+            conn.start_next_cycle()
+            self._request = None
+            return True
+        return False
+
+    def upgraded(self) -> bytes:
+        """After a Ready whose upgrade was accepted: the bytes that came after the request, for the new protocol."""
+        return self._h11.trailing_data[0]

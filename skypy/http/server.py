@@ -1,0 +1,193 @@
+"""Serving HTTP on skypy.socket: the I/O shell around ServerProtocol.
+
+Each connection is a coroutine of the serving service (or of an agent
+service, skynet's httpd pattern): it reads bytes with the phase's timeout,
+feeds them to the protocol, runs the handler for each whole request and
+writes what the protocol makes of its response. Requests on one
+connection are answered one at a time, in order (pipelining). A handler
+that raises is answered 500 and logged; the connection carries on.
+"""
+
+from __future__ import annotations
+
+import traceback
+from typing import Any, Awaitable, Callable
+
+import trio
+
+from .. import socket, websocket
+from .._api import lifecycle as _lifecycle, messages as _messages
+from ._message import Handler, Request, Response
+from ._serverproto import Closed, Limits, NeedData, Ready, Reject, Send, ServerProtocol
+from .router import Router
+
+# Limits are frozen, so one default instance serves every call.
+DEFAULT_LIMITS = Limits()
+
+__all__ = ["agent", "serve", "serve_connection"]
+
+
+async def serve(
+    app: Handler | None = None, host: str = "127.0.0.1", port: int = 0, *,
+    agent: str | None = None, agents: int = 0, limits: Limits = DEFAULT_LIMITS,
+    max_message_size: int = websocket.DEFAULT_MAX_MESSAGE_SIZE,
+) -> tuple[str, int]:
+    """Listen on `host`:`port` (0: any free port) and serve HTTP; returns (host, real port).
+
+    With `app`, the running service serves every connection itself, a
+    coroutine each. With `agent` (a service name), each connection's socket
+    id goes to an agent service instead: a new one per connection, which
+    exits when it closes, or with `agents` = N one of N started now, in
+    turn. The agent module's main is ``http.agent(app)``.
+    """
+    if (app is None) == (agent is None):
+        raise ValueError("serve needs an app or an agent, not both")
+    listen_id, host, port = await socket.listen(host, port)
+    if app is not None:
+        handler = app
+
+        async def accepted(id: int, client: tuple[str, int]) -> None:
+            await serve_connection(handler, id, client, limits=limits, max_message_size=max_message_size)
+
+        await socket.start(listen_id, accepted)
+        return host, port
+    assert agent is not None
+    name = agent
+    pool = [await _lifecycle.newservice(name) for _ in range(agents)]
+    turn = 0
+
+    async def hand_over(id: int, client: tuple[str, int]) -> Any:
+        nonlocal turn
+        if pool:
+            turn = (turn + 1) % len(pool)
+            _messages.send(pool[turn], "lua", "connection", id, client[0], client[1], False)
+        else:
+            # A new agent per connection, which exits once its connection has closed.
+            addr = await _lifecycle.newservice(name)
+            _messages.send(addr, "lua", "connection", id, client[0], client[1], True)
+
+    await socket.start(listen_id, hand_over)
+    return host, port
+
+
+def agent(app: Handler, *, limits: Limits = DEFAULT_LIMITS, max_message_size: int = websocket.DEFAULT_MAX_MESSAGE_SIZE
+          ) -> Callable[..., Awaitable[None]]:
+    """The `main` of an agent service for ``serve(agent=...)``: ``main = http.agent(app)`` in its module.
+
+    It takes ``lua`` ``connection(id, host, port, once)`` messages and serves
+    each connection as a coroutine; with `once` the agent exits after it."""
+
+    async def connection(id: int, host: str, port: int, once: bool) -> None:
+        try:
+            await serve_connection(app, id, (host, port), limits=limits, max_message_size=max_message_size)
+        finally:
+            if once:
+                _lifecycle.exit()
+
+    async def main(*args: Any) -> None:
+        _messages.dispatch_commands({"connection": connection})
+
+    return main
+
+
+async def _read(id: int, seconds: float) -> bytes | None:
+    """What arrived on `id` (b"" once the peer has closed), or None after `seconds`."""
+    with trio.move_on_after(seconds):
+        try:
+            return await socket.read(id)
+        except socket.SocketClosed as exc:
+            return exc.rest
+    return None
+
+
+async def serve_connection(
+    app: Handler, id: int, client: tuple[str, int] = ("", 0), *, limits: Limits = DEFAULT_LIMITS,
+    max_message_size: int = websocket.DEFAULT_MAX_MESSAGE_SIZE,
+) -> None:
+    """Serve HTTP on connection `id` (accepted, not yet started) until it closes; then close it."""
+    await socket.start(id)
+    # The socket buffers at most a head and a body: a client sending faster
+    # than we read cannot grow it past that.
+    socket.limit(id, limits.max_header_size + limits.max_body_size + (64 << 10))
+    protocol = ServerProtocol(limits)
+    eof = False
+    try:
+        while True:
+            event = protocol.next_event()
+            if type(event) is NeedData:
+                if eof:
+                    break
+                data = await _read(id, protocol.wait_time(event.phase, trio.current_time()))
+                if data is None:
+                    socket.write(id, protocol.timed_out(event.phase))
+                    break
+                eof = not data
+                protocol.receive(data)
+            elif type(event) is Ready:
+                event.request.client = client
+                if event.upgrade == "websocket" and isinstance(app, Router):
+                    ws_handler = app.find_websocket(event.request)
+                    if ws_handler is not None:
+                        await _serve_websocket(ws_handler, id, event.request, protocol.upgraded(), max_message_size)
+                        return
+                if not await _answer(app, id, protocol, event.request):
+                    break
+                if not protocol.next_request():
+                    break
+            elif type(event) is Send:
+                socket.write(id, event.data)
+            elif type(event) is Reject:
+                socket.write(id, event.data)
+                break
+            else:
+                assert type(event) is Closed
+                break
+    finally:
+        await socket.close(id, limits.header_timeout)
+
+
+async def _answer(app: Handler, id: int, protocol: ServerProtocol, request: Request) -> bool:
+    """Run the handler and write its response; False if the connection must close (the body failed)."""
+    try:
+        response = await app(request)
+        if not isinstance(response, Response):
+            raise TypeError(f"the handler returned {type(response).__name__}, not an http.Response")
+    except Exception:
+        _messages.error(f"http: {request.method} {request.target}: handler raised\n{traceback.format_exc().rstrip()}")
+        socket.write(id, protocol.error(500))
+        return True
+    body = response.body
+    if isinstance(body, (bytes, bytearray)):
+        socket.write(id, protocol.head(response.status, response.headers, len(body)) + protocol.body(body) + protocol.end())
+        return True
+    socket.write(id, protocol.head(response.status, response.headers, None))
+    if not protocol.head_only:
+        try:
+            async for chunk in body:
+                if not socket.write(id, protocol.body(chunk)):
+                    return False
+        except Exception:
+            # The head went out: all the client can be told is that the body ends early.
+            _messages.error(f"http: {request.method} {request.target}: body raised\n{traceback.format_exc().rstrip()}")
+            return False
+    socket.write(id, protocol.end())
+    return True
+
+
+async def _serve_websocket(
+    handler: Callable[[Any], Awaitable[None]], id: int, request: Request, trailing: bytes, max_message_size: int
+) -> None:
+    try:
+        ws = websocket.open_upgraded(id, request.headers, request.target, trailing, max_message_size)
+    except ValueError:
+        socket.write(id, b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+        return
+    try:
+        await handler(ws)
+    except websocket.Closed:
+        pass
+    except Exception:
+        _messages.error(f"http: WebSocket {request.target}: handler raised\n{traceback.format_exc().rstrip()}")
+        await ws.close(1011, "internal error")
+        return
+    await ws.close()

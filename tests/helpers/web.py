@@ -1,0 +1,65 @@
+"""Helpers for the HTTP and WebSocket tests: a server in a service of its own, raw and curl clients."""
+
+from __future__ import annotations
+
+import shutil
+
+import trio
+
+from skypy import http
+from skypy.testing import NodeUnderTest
+
+# Seconds a client waits for what it expects before the test fails.
+TIMEOUT = 10.0
+
+
+async def start_server(node: NodeUnderTest, app: http.Handler | None = None, **options) -> tuple[str, int]:
+    """`http.serve(app, **options)` run by a service of its own; the (host, port) it serves."""
+    where: list[tuple[str, int]] = []
+
+    async def server() -> None:
+        where.append(await http.serve(app, **options))
+
+    await node.newservice(server)
+    return where[0]
+
+
+async def exchange(port: int, data: bytes, timeout: float = TIMEOUT) -> bytes:
+    """Send `data` on a fresh connection and read everything until the server closes it."""
+    with trio.fail_after(timeout):
+        stream = await trio.open_tcp_stream("127.0.0.1", port)
+        async with stream:
+            await stream.send_all(data)
+            return await read_to_eof(stream)
+
+
+async def read_to_eof(stream: trio.SocketStream) -> bytes:
+    parts = []
+    try:
+        while chunk := await stream.receive_some(65536):
+            parts.append(chunk)
+    except trio.BrokenResourceError:
+        pass  # a reset ends the stream too
+    return b"".join(parts)
+
+
+async def receive_until(stream: trio.SocketStream, ending: bytes, timeout: float = TIMEOUT) -> bytes:
+    """Read until what came ends with `ending`."""
+    data = b""
+    with trio.fail_after(timeout):
+        while not data.endswith(ending):
+            chunk = await stream.receive_some(65536)
+            if not chunk:
+                raise EOFError(f"closed after {data!r}")
+            data += chunk
+    return data
+
+
+async def curl(*args: str) -> str:
+    """Run curl (failing on an HTTP error is left to the test) and return what it printed."""
+    assert shutil.which("curl"), "curl is not installed: .ci/run installs it"
+    with trio.fail_after(TIMEOUT + 5):
+        done = await trio.run_process(
+            ["curl", "--silent", "--show-error", "--max-time", str(TIMEOUT), *args], capture_stdout=True
+        )
+    return done.stdout.decode()
