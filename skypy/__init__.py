@@ -47,6 +47,7 @@ from ._api.messages import (
     send as send,
     setenv as setenv,
 )
+from ._api.reload import ReloadError as ReloadError, reload as reload
 from ._core.config import Config as Config
 from ._core.endless import Interrupted as Interrupted
 from ._core.message import (
@@ -81,11 +82,11 @@ from .serialize import PackError as PackError, UnpackError as UnpackError, pack 
 __all__ = [
     "PTYPE_CLIENT", "PTYPE_DEBUG", "PTYPE_ERROR", "PTYPE_HARBOR", "PTYPE_LUA", "PTYPE_MULTICAST",
     "PTYPE_RESPONSE", "PTYPE_SOCKET", "PTYPE_SYSTEM", "PTYPE_TEXT", "PTYPE_TRACE",
-    "CallError", "Config", "CriticalSection", "ConfigError", "Interrupted", "Message", "PackError", "Responder",
+    "CallError", "Config", "CriticalSection", "ConfigError", "Interrupted", "Message", "PackError", "ReloadError", "Responder",
     "ResponseError", "RunningNode", "ServiceNotFound", "SkypyError", "UnpackError",
     "address", "call", "dispatch", "dispatch_commands", "error", "fork", "getenv", "ignoreret",
     "info_func", "kill", "localname", "name", "newservice", "now", "open_node", "pack", "queryservice", "queue",
-    "rawcall", "redirect", "register", "register_protocol", "response", "ret", "self", "send",
+    "rawcall", "redirect", "register", "register_protocol", "reload", "response", "ret", "self", "send",
     "setenv", "sleep", "timeout", "uniqueservice", "unlocked", "unpack", "wait", "wakeup", "yield_",
 ]
 

@@ -43,18 +43,30 @@ class ServiceLoader:
         path = self.find(name)
         code = self._code.get(path)
         if code is None:
-            code = compile(path.read_bytes(), str(path), "exec")
-            self._code[path] = code
+            code = self._code[path] = self.compile(path)
+        namespace = self.run(name, path, code)
+        main: object = namespace.get("main")
+        if not callable(main):
+            raise SkypyError(f"service {name!r} ({path}) defines no main(*args)")
+        return main
+
+    def compile(self, path: Path) -> CodeType:
+        """The code of `path` as the file reads now, whatever is cached (a reload in place)."""
+        return compile(path.read_bytes(), str(path), "exec")
+
+    def run(self, name: str, path: Path, code: CodeType) -> dict[str, Any]:
+        """Run `code`, service `name`'s module from `path`, in a fresh namespace, and return it."""
         namespace: dict[str, Any] = {
             "__name__": f"skypy.service.{name}",
             "__file__": str(path),
             "__builtins__": builtins,
         }
         exec(code, namespace)
-        main: object = namespace.get("main")
-        if not callable(main):
-            raise SkypyError(f"service {name!r} ({path}) defines no main(*args)")
-        return main
+        return namespace
+
+    def remember(self, path: Path, code: CodeType) -> None:
+        """Cache `code` for `path`, so services started from now on run it (after a reload)."""
+        self._code[path] = code
 
     def clear(self) -> None:
         """Forget compiled code, so edited service files are read again."""

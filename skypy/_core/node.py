@@ -192,6 +192,7 @@ class Node:
         for name in [n for n, h in self.unique.items() if h == svc.handle]:
             del self.unique[name]
         reason = f"service {address(svc.handle)} exited ({why})"
+        svc.release_requests()  # requests held by a reload are refused with the rest
         for request in list(svc.owed):
             request.answered = True
             svc.answer(request, False, reason)

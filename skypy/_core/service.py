@@ -22,6 +22,7 @@ from trio.lowlevel import Task, cancel_shielded_checkpoint, current_task, wait_t
 
 from ..errors import CallError, ServiceExit, SkypyError
 from .current import current
+from .holding import HoldingMailbox
 from .message import PTYPE_ERROR, PTYPE_RESPONSE, RawMessage, address
 from .protocol import Handler, ProtocolTable
 from .request import ServedRequest, TimeoutCallback
@@ -493,3 +494,24 @@ class Service:
         if session:
             self.node.post(source, (self.handle, session, PTYPE_ERROR, f"no dispatch for protocol {name}"))
         return False
+
+    # --- holding requests (a reload in place) ------------------------------
+
+    def hold_requests(self) -> None:
+        """Keep every request aside from now on, letting answers through, until `release_requests`.
+
+        For `skypy.reload`: the new code may suspend while it starts, and what
+        arrives meanwhile is for the new code. The mailbox is swapped for a
+        `HoldingMailbox` rather than tested on each message, so a service
+        that is not held pays nothing.
+        """
+        if not isinstance(self.mailbox, HoldingMailbox):
+            self.mailbox = HoldingMailbox(self.mailbox)
+
+    def release_requests(self) -> None:
+        """Put the held requests back in the mailbox where they arrived, and wake the loop for them."""
+        mailbox = self.mailbox
+        if isinstance(mailbox, HoldingMailbox):
+            self.mailbox = mailbox.released()
+            if self.mailbox:
+                self.turn.kick()

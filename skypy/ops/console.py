@@ -20,6 +20,7 @@ import trio
 from .. import socket as skysocket
 from .._api import lifecycle, messages as api
 from .._api.coroutines import fork, wait, wakeup
+from .._api.reload import reload
 from .._core.message import HARBOR_SHIFT, address
 from .._core.node import Node
 from .._core.service import Service
@@ -53,6 +54,7 @@ HELP = {
     "getenv": "getenv key",
     "setenv": "setenv key value",
     "clearcache": "clear the compiled service code cache",
+    "reload": "reload address : run the service's file again in place, its state carried over",
 }
 
 Table = dict[Any, Any]
@@ -260,6 +262,12 @@ async def cmd_setenv(key: str | None = None, value: str | None = None) -> Answer
 async def cmd_clearcache() -> Answer:
     _node().loader.clear()
     return None
+
+
+async def cmd_reload(addr: str | None = None) -> Answer:
+    svc = _service(addr)
+    await reload(svc.handle)
+    return {address(svc.handle): _describe(svc)}
 
 
 # Every cmd_NAME above is the command NAME.

@@ -82,7 +82,7 @@ async def test_help_lists_every_command(console):
     commands = table(await console.ask("help"))
     assert set(commands) == set(
         "help list stat mem gc info task exit kill start call ping inject netstat signal "
-        "logon logoff getenv setenv clearcache".split()
+        "logon logoff getenv setenv clearcache reload".split()
     )
 
 
@@ -263,6 +263,25 @@ async def test_clearcache_makes_the_next_launch_read_the_file_again(console, tmp
     source.write_text("import skypy\nasync def main():\n    skypy.dispatch('lua', lambda s, src: skypy.ret(2))\n")
     assert await console.ask("clearcache") == ["<CMD OK>"]
     assert await skypy.call(await skypy.newservice("versioned"), "lua") == 2
+
+
+async def test_reload_runs_the_service_file_again_at_the_same_address(console, tmp_path):
+    source = tmp_path / "versioned.py"
+    source.write_text("import skypy\nasync def main():\n    skypy.dispatch('lua', lambda s, src: skypy.ret(1))\n")
+    addr = await skypy.newservice("versioned")
+    source.write_text("import skypy\nasync def main():\n    skypy.dispatch('lua', lambda s, src: skypy.ret(2))\n")
+    assert (await console.ask(f"reload {skypy.address(addr)}"))[-1] == "<CMD OK>"
+    assert await skypy.call(addr, "lua") == 2
+
+
+async def test_a_failing_reload_shows_why(console, tmp_path):
+    source = tmp_path / "versioned.py"
+    source.write_text("import skypy\nasync def main():\n    skypy.dispatch('lua', lambda s, src: skypy.ret(1))\n")
+    addr = await skypy.newservice("versioned")
+    source.write_text("def broken(:\n")
+    lines = await console.ask(f"reload {skypy.address(addr)}")
+    assert lines[-1] == "<CMD Error>" and "SyntaxError" in lines[0]
+    assert await skypy.call(addr, "lua") == 1
 
 
 async def test_an_unknown_command_is_invalid(console):
