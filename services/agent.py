@@ -3,7 +3,10 @@
 The gate forwards the client's packets here as "client" messages; the agent
 answers them with `skypy.socket.write` on the connection, and exits when the
 watchdog says the client has gone. The protocol is in README.md ("The chat
-lobby").
+lobby"). For a web client (started by services/webchat.py with `relay`
+true) the "gate" is the web chat service: replies go to it as ``deliver fd
+text`` messages, one WebSocket text frame each, and the lobby sends it the
+member's lines the same way.
 """
 
 import re
@@ -18,6 +21,7 @@ MAX_TEXT = 4096  # bytes of UTF-8 in one `say`
 
 fd = 0
 gate = lobby = 0
+relay = False  # True: replies go to the gate as "deliver" messages (a web client)
 name: str | None = None
 # Packets that came while a command was waiting for the lobby; None when
 # none is waiting. Commands run one at a time in arrival order, so a reply
@@ -26,7 +30,10 @@ backlog: deque[bytes] | None = None
 
 
 def reply(text: str) -> None:
-    socket.write(fd, netpack.pack(text.encode()))
+    if relay:
+        skypy.send(gate, "lua", "deliver", fd, text)
+    else:
+        socket.write(fd, netpack.pack(text.encode()))
 
 
 def on_packet(session: int, source: int, _fd: int, packet: bytes) -> Any:
@@ -73,7 +80,7 @@ def login(arg: str) -> Awaitable[None] | None:
 
 async def join(wanted: str) -> None:
     global name
-    refused = await skypy.call(lobby, "lua", "join", fd, wanted)
+    refused = await skypy.call(lobby, "lua", "join", fd, wanted, gate if relay else None)
     if refused:
         reply(f"error {refused}")
     else:
@@ -114,8 +121,8 @@ def disconnect() -> None:
     skypy.exit()
 
 
-async def main(client_fd: int, gate_addr: int, lobby_addr: int) -> None:
-    global fd, gate, lobby
-    fd, gate, lobby = client_fd, gate_addr, lobby_addr
+async def main(client_fd: int, gate_addr: int, lobby_addr: int, relayed: bool = False) -> None:
+    global fd, gate, lobby, relay
+    fd, gate, lobby, relay = client_fd, gate_addr, lobby_addr, relayed
     skypy.dispatch("client", on_packet)
     skypy.dispatch_commands({"disconnect": disconnect})

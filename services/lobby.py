@@ -2,7 +2,9 @@
 
 It writes broadcasts straight to every member's connection (any service may
 write to any socket id), so all members see them in one order: the order in
-which the lobby took them.
+which the lobby took them. A member that joined through a relay (the web
+chat's WebSocket front, services/webchat.py) gets its lines as ``deliver``
+messages to that relay instead, sent in the same order.
 """
 
 import skypy
@@ -13,22 +15,31 @@ MAX_USERS = 3000
 
 members: dict[int, str] = {}  # connection fd -> name
 by_name: dict[str, int] = {}
+relays: dict[int, int] = {}  # connection fd -> the service that delivers its lines (web members)
 
 
 def broadcast(text: str) -> None:
     frame = netpack.pack(text.encode())
     for fd in members:
-        socket.write(fd, frame)
+        relay = relays.get(fd)
+        if relay is None:
+            socket.write(fd, frame)
+        else:
+            skypy.send(relay, "lua", "deliver", fd, text)
 
 
-def join(fd: int, name: str) -> str | None:
-    """Log `fd` in as `name` and tell every member, the newcomer first among them; an error or None."""
+def join(fd: int, name: str, relay: int | None = None) -> str | None:
+    """Log `fd` in as `name` and tell every member, the newcomer first among them; an error or None.
+
+    With `relay`, the member's lines go to that service (``deliver fd text``) instead of its socket."""
     if name in by_name:
         return "name taken"
     if len(members) >= MAX_USERS:
         return "lobby full"
     members[fd] = name
     by_name[name] = fd
+    if relay is not None:
+        relays[fd] = relay
     broadcast(f"joined {name}")
     return None
 
@@ -41,6 +52,7 @@ def say(fd: int, text: str) -> None:
 
 def leave(fd: int) -> None:
     name = members.pop(fd, None)
+    relays.pop(fd, None)
     if name is not None:
         del by_name[name]
         broadcast(f"left {name}")

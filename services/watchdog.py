@@ -64,5 +64,10 @@ def count() -> int:
     return len(agents)
 
 
+def get_lobby() -> int:
+    """The lobby's address, for another front to the same chat (services/webchat.py)."""
+    return lobby
+
+
 async def main() -> None:
-    skypy.dispatch_commands({"start": start, "socket": socket, "agents": count})
+    skypy.dispatch_commands({"start": start, "socket": socket, "agents": count, "lobby": get_lobby})

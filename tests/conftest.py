@@ -43,10 +43,10 @@ def logs(node: NodeUnderTest) -> list[tuple[int, str]]:
 
 @pytest.fixture
 def default_config(tmp_path: Path) -> Path:
-    """A copy of the config `skypy run` runs with no argument, its chat lobby and
-    console on free ports (port 0), so that two test runs at once do not collide."""
+    """A copy of the config `skypy run` runs with no argument, its chat lobby, web
+    chat and console on free ports (port 0), so that two test runs at once do not collide."""
     text = default_config_path().read_text()
-    for key in ("chat_port", "port"):
+    for key in ("chat_port", "web_port", "port"):
         text, found = re.subn(rf"^{key} = \d+$", f"{key} = 0", text, flags=re.MULTILINE)
         assert found == 1, f"the default config no longer has one {key!r}: update this fixture"
     path = tmp_path / "default.toml"

@@ -63,3 +63,10 @@ async def curl(*args: str) -> str:
             ["curl", "--silent", "--show-error", "--max-time", str(TIMEOUT), *args], capture_stdout=True
         )
     return done.stdout.decode()
+
+
+async def start_webchat(node: NodeUnderTest, watchdog: int) -> tuple[str, int]:
+    """The web chat (services/webchat.py) on a free port, in front of `watchdog`'s lobby: its (host, port)."""
+    lobby = await node.call(watchdog, "lua", "lobby")
+    webchat = await node.newservice("webchat", lobby)
+    return await node.call(webchat, "lua", "open", "127.0.0.1", 0)
