@@ -28,6 +28,7 @@ LAYERS: list[tuple[int, str]] = [
     (4, "skypy.netpack"),
     (4, "skypy.serialize"),
     (4, "skypy.cluster"),
+    (4, "skypy.sharetable"),
     (4, "skypy.http"),
     (4, "skypy.websocket"),
     (5, "skypy.ops"),
