@@ -49,6 +49,8 @@ class Config:
     node: str | None = None
     nodes: list[str] = attrs.Factory(list)
     watchdog: dict[str, Any] = attrs.Factory(dict)
+    # skypy.datacenter: `node`, the cluster node holding the tree (else each node holds its own).
+    datacenter: dict[str, Any] = attrs.Factory(dict)
 
 
 def _scalar(value: Any) -> bool:
@@ -82,6 +84,7 @@ _CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "env": ("a table of strings, numbers or booleans", lambda v: isinstance(v, dict) and all(map(_scalar, v.values()))),
     "console": ("a table (host, port, greeting_delay)", lambda v: isinstance(v, dict)),
     "watchdog": ("a table (endless, interrupt, signal)", lambda v: isinstance(v, dict)),
+    "datacenter": ("a table (node)", lambda v: isinstance(v, dict)),
     "cluster": ('a table of node = "host:port" or false', lambda v: isinstance(v, dict) and all(map(_node_address, v.values()))),
     "node": ("the name of this node in [cluster] (string)", lambda v: isinstance(v, str) and v != ""),
     "nodes": ("a list of node names from [cluster]", lambda v: isinstance(v, list) and all(isinstance(n, str) for n in v)),
@@ -112,6 +115,12 @@ _WATCHDOG_CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
 }
 
 
+# skypy.datacenter: which node of the cluster holds the tree.
+_DATACENTER_CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "node": ("the name of the node in [cluster] that holds the tree (string)", lambda v: isinstance(v, str) and v != ""),
+}
+
+
 def _check(source: str, table: dict[str, Any], checks: dict[str, tuple[str, Callable[[Any], bool]]], prefix: str = "") -> None:
     for key, value in table.items():
         if key not in checks:
@@ -129,6 +138,8 @@ def build(source: str, values: dict[str, Any], base_dir: Path | None = None, bas
         _check(source, values["console"], _CONSOLE_CHECKS, "console.")
     if isinstance(values.get("watchdog"), dict):
         _check(source, values["watchdog"], _WATCHDOG_CHECKS, "watchdog.")
+    if isinstance(values.get("datacenter"), dict):
+        _check(source, values["datacenter"], _DATACENTER_CHECKS, "datacenter.")
     here = base_dir or Path.cwd()
     config = attrs.evolve(base or Config(), source=source)
     for key, value in values.items():
