@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import sys
+from collections import deque
 from typing import Any, Callable
 
 import trio
@@ -23,6 +24,11 @@ from .protocol import Handler, ProtocolTable
 from .request import ServedRequest
 from .service import Fork, Service
 from .timers import Timers
+
+# How many services one `deliver` runs in its task, beyond the first, before
+# it leaves the rest to their loop tasks: a chain of sends must not keep one
+# task step (and so the whole node) for long.
+INLINE_CHAIN = 16
 
 LogHook = Callable[[int, str], None]
 # crash_hook(service, what, exception): what failed ("handler", "start", …) and why.
@@ -61,6 +67,10 @@ class Node:
         self.unique_starting: set[str] = set()
         self.unique_waiters: dict[str, list[tuple[int, int]]] = {}
         self._last_id = 0
+        # While `deliver` runs services in its task: the idle services that
+        # messages posted meanwhile are for, to run there next instead of
+        # waking their loop tasks. None the rest of the time.
+        self._runnable: deque[Service] | None = None
 
     # --- addressing -------------------------------------------------------
 
@@ -94,20 +104,42 @@ class Node:
             self.log(dest, f"May overload, message queue length = {len(mailbox)}")
             svc.overload_at *= 2
         if svc.turn.holder is None:
-            svc.turn.kick()
+            runnable = self._runnable
+            if runnable is None:
+                svc.turn.kick()
+            else:
+                runnable.append(svc)
 
     def deliver(self, dest: int, msg: RawMessage) -> None:
-        """`post`, and if `dest` is idle, run it in this task until it hands the turn on.
+        """`post`, and if `dest` is idle, run it in this task until it hands the turn on; then,
+        the same way, the idle services its handlers sent to, up to INLINE_CHAIN of them.
 
         For tasks outside every service (the socket server's readers) that
-        would otherwise wake the service's loop task just to dispatch one
-        message; a service's own sends still only post.
+        would otherwise wake a loop task for each hop: a gate's packet goes
+        on to the connection's agent, which writes the answer, all in the
+        reader's step. Each service is run as its loop would run it, in
+        skynet's order, once the handler that sent to it has returned; this
+        is one of the orders trio's scheduler could have picked for the loop
+        tasks, never a message overtaking another. A service's own sends,
+        outside `deliver`, still only post.
         """
         svc = self.services.get(dest)
-        if svc is not None and svc.turn.holder is None:
-            self.run_inline(svc, msg)
-        else:
+        if svc is None or svc.turn.holder is not None or self._runnable is not None:
             self.post(dest, msg)
+            return
+        runnable = self._runnable = deque()
+        try:
+            self.run_inline(svc, msg)
+            for _ in range(INLINE_CHAIN):
+                if not runnable:
+                    break
+                svc = runnable.popleft()
+                if svc.turn.holder is None:
+                    svc.run_inline(None)
+        finally:
+            self._runnable = None
+            for svc in runnable:
+                svc.turn.kick()
 
     def run_inline(self, svc: Service, msg: RawMessage) -> None:
         """Give `msg` to idle `svc` and run it in this task (`Service.run_inline`).

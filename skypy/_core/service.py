@@ -395,17 +395,19 @@ class Service:
             return False
         return self.invoke(request, commands[args[0]], args[1:], True, f"command {args[0]!r}")
 
-    def run_inline(self, msg: RawMessage) -> None:
+    def run_inline(self, msg: RawMessage | None) -> None:
         """Deliver `msg` to this idle service and run it in the sender's task, saving task switches.
 
-        Only for an idle service (empty mailbox, nothing woken or forked), so
-        the message is exactly what its loop would take next; the sender's
-        task then acts as the loop until another task holds the turn (a
-        coroutine the message woke, say), as a suspending coroutine does.
+        Only for an idle service (nothing woken or forked, its loop parked), so
+        the message is what its loop would take after those already queued;
+        the sender's task then acts as the loop until another task holds the
+        turn (a coroutine the message woke, say), as a suspending coroutine
+        does. With `msg` None it runs what is already queued.
         """
         turn = self.turn
         me = current_task()
-        self.mailbox.append(msg)
+        if msg is not None:
+            self.mailbox.append(msg)
         turn.holder = me
         token = current.set(self)
         started = perf_counter()
