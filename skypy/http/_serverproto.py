@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from http import HTTPStatus
 from urllib.parse import parse_qsl, unquote
 
 import attrs
@@ -82,12 +81,32 @@ class Closed:
 Event = NeedData | Send | Reject | Ready | Closed
 
 
+# Reason phrases (RFC 9110). Written out rather than taken from the standard
+# library's http.HTTPStatus, so that skypy.http imports no module named
+# `http`, which a user's own http.py (bench/http.py is one) would hide.
+_REASONS = {
+    100: b"Continue", 101: b"Switching Protocols", 200: b"OK", 201: b"Created", 202: b"Accepted",
+    204: b"No Content", 206: b"Partial Content", 301: b"Moved Permanently", 302: b"Found", 303: b"See Other",
+    304: b"Not Modified", 307: b"Temporary Redirect", 308: b"Permanent Redirect", 400: b"Bad Request",
+    401: b"Unauthorized", 403: b"Forbidden", 404: b"Not Found", 405: b"Method Not Allowed", 406: b"Not Acceptable",
+    408: b"Request Timeout", 409: b"Conflict", 410: b"Gone", 411: b"Length Required", 413: b"Content Too Large",
+    415: b"Unsupported Media Type", 422: b"Unprocessable Content", 426: b"Upgrade Required", 429: b"Too Many Requests",
+    431: b"Request Header Fields Too Large", 500: b"Internal Server Error", 501: b"Not Implemented",
+    502: b"Bad Gateway", 503: b"Service Unavailable", 504: b"Gateway Timeout",
+}
+
+
+def phrase(status: int) -> str:
+    """The reason phrase for `status`, or "" for one not listed."""
+    return _REASONS.get(status, b"").decode()
+
+
 def error_bytes(status: int) -> bytes:
     """A complete error response that ends the connection, made without h11 (whose state may be broken)."""
-    phrase = HTTPStatus(status).phrase
-    body = f"{status} {phrase}\n".encode()
+    reason = phrase(status)
+    body = f"{status} {reason}\n".encode()
     return (
-        f"HTTP/1.1 {status} {phrase}\r\ncontent-type: text/plain; charset=utf-8\r\n"
+        f"HTTP/1.1 {status} {reason}\r\ncontent-type: text/plain; charset=utf-8\r\n"
         f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
     ).encode() + body
 
@@ -111,6 +130,7 @@ class ServerProtocol:
         self._body: list[bytes] = []
         self._body_size = 0
         self._head_only = False
+        self._expects = False
         self._head_deadline: float | None = None
 
     # --- receiving ----------------------------------------------------------------
@@ -137,7 +157,8 @@ class ServerProtocol:
                 refused = self._start(event)
                 if refused is not None:
                     return refused
-                if conn.they_are_waiting_for_100_continue:
+                # (h11's own check walks every header; most requests have no Expect at all.)
+                if self._expects and conn.they_are_waiting_for_100_continue:
                     return Send(conn.send(h11.InformationalResponse(status_code=100, headers=[])) or b"")
             elif isinstance(event, h11.Data):
                 self._body_size += len(event.data)
@@ -157,13 +178,14 @@ class ServerProtocol:
         headers = _header_dict(event.headers)
         self._request = Request(
             method=event.method.decode("ascii"),
-            path=unquote(path),
-            query=dict(parse_qsl(query, keep_blank_values=True)),
+            path=unquote(path) if "%" in path else path,
+            query=dict(parse_qsl(query, keep_blank_values=True)) if query else {},
             headers=headers,
             target=target,
             http_version=event.http_version.decode("ascii"),
         )
         self._head_only = event.method == b"HEAD"
+        self._expects = "expect" in headers
         self._body_size = 0
         length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > self.limits.max_body_size:
@@ -193,12 +215,9 @@ class ServerProtocol:
     def head(self, status: int, headers: dict[str, str], length: int | None) -> bytes:
         """The response's status line and headers; `length` is the body's, or None for a body sent in chunks."""
         fields = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
-        if length is not None and status >= 200 and status not in (204, 304) and b"content-length" not in dict(fields):
+        if length is not None and status >= 200 and status not in (204, 304) and all(f[0] != b"content-length" for f in fields):
             fields.append((b"content-length", str(length).encode()))
-        try:
-            reason = HTTPStatus(status).phrase.encode()
-        except ValueError:
-            reason = b""
+        reason = _REASONS.get(status, b"")
         return self._h11.send(h11.Response(status_code=status, headers=fields, reason=reason)) or b""
 
     def body(self, chunk: bytes) -> bytes:
@@ -223,7 +242,7 @@ class ServerProtocol:
 
     def error(self, status: int = 500) -> bytes:
         """A whole error response for the request being answered, before its head was made."""
-        body = f"{status} {HTTPStatus(status).phrase}\n".encode()
+        body = f"{status} {phrase(status)}\n".encode()
         return self.head(status, {"content-type": "text/plain; charset=utf-8"}, len(body)) + self.body(body) + self.end()
 
     def next_request(self) -> bool:

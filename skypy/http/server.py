@@ -10,6 +10,7 @@ that raises is answered 500 and logged; the connection carries on.
 
 from __future__ import annotations
 
+import math
 import traceback
 from typing import Any, Awaitable, Callable
 
@@ -90,16 +91,6 @@ def agent(app: Handler, *, limits: Limits = DEFAULT_LIMITS, max_message_size: in
     return main
 
 
-async def _read(id: int, seconds: float) -> bytes | None:
-    """What arrived on `id` (b"" once the peer has closed), or None after `seconds`."""
-    with trio.move_on_after(seconds):
-        try:
-            return await socket.read(id)
-        except socket.SocketClosed as exc:
-            return exc.rest
-    return None
-
-
 async def serve_connection(
     app: Handler, id: int, client: tuple[str, int] = ("", 0), *, limits: Limits = DEFAULT_LIMITS,
     max_message_size: int = websocket.DEFAULT_MAX_MESSAGE_SIZE,
@@ -111,37 +102,48 @@ async def serve_connection(
     socket.limit(id, limits.max_header_size + limits.max_body_size + (64 << 10))
     protocol = ServerProtocol(limits)
     eof = False
+    # One cancel scope times every read of the connection, its deadline set
+    # for each read and lifted while a handler runs: cheaper than a scope per
+    # read, and a timeout ends the loop, which is what it must do anyway.
+    reading: NeedData | None = None
     try:
-        while True:
-            event = protocol.next_event()
-            if type(event) is NeedData:
-                if eof:
+        with trio.CancelScope() as timer:
+            while True:
+                event = protocol.next_event()
+                if type(event) is NeedData:
+                    if eof:
+                        break
+                    reading = event
+                    timer.deadline = trio.current_time() + protocol.wait_time(event.phase, trio.current_time())
+                    try:
+                        data = await socket.read(id)
+                    except socket.SocketClosed as exc:
+                        data = exc.rest
+                    timer.deadline = math.inf
+                    reading = None
+                    eof = not data
+                    protocol.receive(data)
+                elif type(event) is Ready:
+                    event.request.client = client
+                    if event.upgrade == "websocket" and isinstance(app, Router):
+                        ws_handler = app.find_websocket(event.request)
+                        if ws_handler is not None:
+                            await _serve_websocket(ws_handler, id, event.request, protocol.upgraded(), max_message_size)
+                            return
+                    if not await _answer(app, id, protocol, event.request):
+                        break
+                    if not protocol.next_request():
+                        break
+                elif type(event) is Send:
+                    socket.write(id, event.data)
+                elif type(event) is Reject:
+                    socket.write(id, event.data)
                     break
-                data = await _read(id, protocol.wait_time(event.phase, trio.current_time()))
-                if data is None:
-                    socket.write(id, protocol.timed_out(event.phase))
+                else:
+                    assert type(event) is Closed
                     break
-                eof = not data
-                protocol.receive(data)
-            elif type(event) is Ready:
-                event.request.client = client
-                if event.upgrade == "websocket" and isinstance(app, Router):
-                    ws_handler = app.find_websocket(event.request)
-                    if ws_handler is not None:
-                        await _serve_websocket(ws_handler, id, event.request, protocol.upgraded(), max_message_size)
-                        return
-                if not await _answer(app, id, protocol, event.request):
-                    break
-                if not protocol.next_request():
-                    break
-            elif type(event) is Send:
-                socket.write(id, event.data)
-            elif type(event) is Reject:
-                socket.write(id, event.data)
-                break
-            else:
-                assert type(event) is Closed
-                break
+        if timer.cancelled_caught and reading is not None:
+            socket.write(id, protocol.timed_out(reading.phase))
     finally:
         await socket.close(id, limits.header_timeout)
 
