@@ -30,6 +30,7 @@ LAYERS: list[tuple[int, str]] = [
     (4, "skypy.cluster"),
     (4, "skypy.sharetable"),
     (4, "skypy.datacenter"),
+    (4, "skypy.multicast"),
     (4, "skypy.http"),
     (4, "skypy.websocket"),
     (5, "skypy.ops"),

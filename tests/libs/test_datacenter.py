@@ -5,6 +5,7 @@ import trio
 
 import skypy
 from skypy import datacenter
+from skypy.testing import wait_until
 from tests.helpers.nodes import NODE_A, node_b
 
 
@@ -49,9 +50,7 @@ async def test_wait_returns_once_another_service_sets_the_key(node):
     await trio.testing.wait_all_tasks_blocked()
     assert got == []
     datacenter.set("config", {"ready": "yes"})  # a parent table set at once counts
-    with trio.fail_after(5):
-        while not got:
-            await skypy.sleep(0)
+    await wait_until(lambda: got, timeout=5)
     assert got == ["yes"]
 
 
