@@ -1,0 +1,194 @@
+"""HTTP keep-alive "hello" requests/s through skypy.http, against the same h11 handler on plain trio streams.
+
+    python bench/http.py [--json] [--duration 5] [--connections 50] [--repeats 3]
+
+Figure `http_hello` (requests/s): a load client in its own process keeps
+`--connections` keep-alive connections, each sending ``GET /`` and waiting
+for the answer before the next. skypy serves it with `http.serve` and a
+Router whose handler returns ``http.text("hello")``, every byte through
+the node's socket server. The baseline is a trio server (`serve_tcp`)
+running, per connection, h11 on the `SocketStream` with the same answer,
+byte for byte. Server and client are pinned to different cores; the two
+servers take turns, and each figure is the median of `--repeats` turns.
+Also printed: the server process's CPU time per request (user + system,
+over the whole turn, warm-up included), for each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import resource
+import selectors
+import socket as stdsocket
+import sys
+import time
+from typing import Any, Awaitable, Callable
+
+import h11
+import trio
+
+import skypy
+from messages import figure, report  # bench/messages.py: one way to make and print figures
+from skypy import http
+
+REQUEST = b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n"
+HEADERS = {"content-type": "text/plain; charset=utf-8"}
+
+# --- the servers ------------------------------------------------------------------
+
+
+async def skypy_server(client: Callable[[int], Awaitable[dict[str, float]]]) -> dict[str, float]:
+    async with skypy.open_node() as node:
+        where: list[int] = []
+
+        async def service() -> None:
+            app = http.Router()
+
+            @app.get("/")
+            async def hello(req: http.Request) -> http.Response:
+                return http.text("hello")
+
+            where.append((await http.serve(app))[1])
+
+        await node.newservice(service)
+        return await client(where[0])
+
+
+async def trio_hello(stream: trio.SocketStream) -> None:
+    """The same answer on a plain trio stream, with h11 as its only protocol code."""
+    conn = h11.Connection(h11.SERVER)
+    fields = [(b"content-type", HEADERS["content-type"].encode()), (b"content-length", b"5")]
+    try:
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                conn.receive_data(await stream.receive_some(65536))
+            elif isinstance(event, h11.EndOfMessage):
+                answer = conn.send(h11.Response(status_code=200, headers=fields, reason=b"OK"))
+                answer += conn.send(h11.Data(data=b"hello")) + conn.send(h11.EndOfMessage())  # type: ignore[operator]
+                await stream.send_all(answer)  # type: ignore[arg-type]
+                conn.start_next_cycle()
+            elif isinstance(event, h11.ConnectionClosed):
+                break
+    except (trio.BrokenResourceError, h11.ProtocolError):
+        pass
+    await stream.aclose()
+
+
+async def trio_server(client: Callable[[int], Awaitable[dict[str, float]]]) -> dict[str, float]:
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(functools.partial(trio.serve_tcp, trio_hello, 0, host="127.0.0.1"))
+        result = await client(listeners[0].socket.getsockname()[1])
+        nursery.cancel_scope.cancel()
+    return result
+
+
+# --- the load client, in its own process ------------------------------------------
+
+
+def load_client(port: int, connections: int, duration: float) -> dict[str, float]:
+    """Keep-alive GETs on every connection, one at a time each: requests/s after a warm-up, and the total sent."""
+    selector = selectors.DefaultSelector()
+    for _ in range(connections):
+        sock = stdsocket.create_connection(("127.0.0.1", port))
+        sock.setsockopt(stdsocket.IPPROTO_TCP, stdsocket.TCP_NODELAY, 1)
+        sock.setblocking(False)
+        selector.register(sock, selectors.EVENT_READ, [b""])
+        sock.send(REQUEST)
+    warmup = min(1.0, duration / 5)
+    done = total = 0
+    now = time.perf_counter()
+    begin, end = now + warmup, now + warmup + duration
+    counted_from = None
+    size = 0  # one answer's size, learnt from the first
+    while now < end:
+        if counted_from is None and now >= begin:
+            counted_from, done = now, 0
+        for key, _ in selector.select(timeout=1.0):
+            sock = key.fileobj
+            data = key.data[0] + sock.recv(65536)  # type: ignore[union-attr]
+            if not size and b"\r\n\r\n" in data:
+                head, _, _ = data.partition(b"\r\n\r\n")
+                length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+                size = len(head) + 4 + length
+            while size and len(data) >= size:
+                data = data[size:]
+                done += 1
+                total += 1
+                sock.send(REQUEST)  # type: ignore[union-attr]
+            key.data[0] = data
+        now = time.perf_counter()
+    for key in list(selector.get_map().values()):
+        key.fileobj.close()  # type: ignore[union-attr]
+    return {"rate": done / (now - (counted_from or begin)), "total": total + connections}
+
+
+async def run_client(args: list[str], port: int) -> dict[str, float]:
+    proc = await trio.run_process([sys.executable, __file__, "--client", str(port), *args], capture_stdout=True)
+    result: dict[str, float] = json.loads(proc.stdout)
+    return result
+
+
+def one_turn(server: Callable[..., Awaitable[dict[str, float]]], client_args: list[str]) -> tuple[float, float]:
+    """Run `server` under the load once: (requests/s, server CPU seconds per request)."""
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    result = trio.run(server, functools.partial(run_client, client_args))
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return result["rate"], cpu / result["total"]
+
+
+def measure(args: argparse.Namespace, name: str, ours: Any, baseline: Any, client_args: list[str]) -> dict[str, Any]:
+    values, bases, cpus, base_cpus = [], [], [], []
+    for _ in range(args.repeats):
+        rate, cpu = one_turn(ours, client_args)
+        values.append(rate)
+        cpus.append(cpu)
+        rate, cpu = one_turn(baseline, client_args)
+        bases.append(rate)
+        base_cpus.append(cpu)
+    result = figure(values, bases, "requests/s")
+    cpus.sort()
+    base_cpus.sort()
+    result["cpu_us_per_request"] = round(cpus[len(cpus) // 2] * 1e6, 1)
+    result["baseline_cpu_us_per_request"] = round(base_cpus[len(base_cpus) // 2] * 1e6, 1)
+    return {name: result}
+
+
+def pin(cpu: int) -> None:
+    """Keep this process on one core (server on one, client on the other) when there are two."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) >= 2:
+        os.sched_setaffinity(0, {cpus[cpu]})
+
+
+def print_cpu(results: dict[str, dict[str, Any]]) -> None:
+    for name, r in results.items():
+        ours, base = r["cpu_us_per_request"], r["baseline_cpu_us_per_request"]
+        print(f"{name:16} server CPU {ours} us/request, baseline {base} us/request")
+
+
+def main() -> None:
+    if len(sys.argv) > 2 and sys.argv[1] == "--client":
+        pin(1)
+        port, connections, duration = sys.argv[2:5]
+        print(json.dumps(load_client(int(port), int(connections), float(duration))))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds of load per turn")
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--repeats", type=int, default=3, help="turns each server takes")
+    args = parser.parse_args()
+    pin(0)
+    results = measure(args, "http_hello", skypy_server, trio_server, [str(args.connections), str(args.duration)])
+    report(results, args.json)
+    if not args.json:
+        print_cpu(results)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,201 @@
+"""WebSocket echo messages/s through skypy.websocket, against trio-websocket's echo server in the same run.
+
+    python bench/websocket.py [--json] [--duration 5] [--connections 50] [--size 64] [--repeats 3]
+
+Figure `ws_echo` (messages/s): a load client in its own process opens
+`--connections` WebSocket connections and keeps one `--size`-byte binary
+message in flight on each, sending the next when the echo is back. skypy
+serves it with `http.serve` and a Router WebSocket route doing
+``ws.send(await ws.receive())``, every byte through the node's socket
+server. The baseline is trio-websocket's `serve_websocket` with a handler
+doing ``await ws.send_message(await ws.get_message())``. Server and client
+are pinned to different cores; the servers take turns, and each figure is
+the median of `--repeats` turns. Also printed: the server process's CPU
+time per message (user + system, over the whole turn, warm-up included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import functools
+import json
+import os
+import resource
+import selectors
+import socket as stdsocket
+import struct
+import sys
+import time
+from typing import Any, Awaitable, Callable
+
+import trio
+import trio_websocket
+
+import skypy
+from messages import figure, report  # bench/messages.py: one way to make and print figures
+from skypy import http, websocket
+
+# --- the servers ------------------------------------------------------------------
+
+
+async def skypy_server(client: Callable[[int], Awaitable[dict[str, float]]]) -> dict[str, float]:
+    async with skypy.open_node() as node:
+        where: list[int] = []
+
+        async def service() -> None:
+            app = http.Router()
+
+            @app.websocket("/echo")
+            async def echo(ws: websocket.WebSocket) -> None:
+                while True:
+                    ws.send(await ws.receive())
+
+            where.append((await http.serve(app))[1])
+
+        await node.newservice(service)
+        return await client(where[0])
+
+
+async def trio_websocket_server(client: Callable[[int], Awaitable[dict[str, float]]]) -> dict[str, float]:
+    async def echo(request: trio_websocket.WebSocketRequest) -> None:
+        ws = await request.accept()
+        try:
+            while True:
+                await ws.send_message(await ws.get_message())
+        except trio_websocket.ConnectionClosed:
+            pass
+
+    async with trio.open_nursery() as nursery:
+        server = await nursery.start(functools.partial(trio_websocket.serve_websocket, echo, "127.0.0.1", 0, ssl_context=None))
+        result = await client(server.port)
+        nursery.cancel_scope.cancel()
+    return result
+
+
+# --- the load client, in its own process ------------------------------------------
+
+
+def handshake(port: int) -> stdsocket.socket:
+    """A connection upgraded to WebSocket on ``/echo`` (the answer is checked only for its status)."""
+    sock = stdsocket.create_connection(("127.0.0.1", port))
+    sock.setsockopt(stdsocket.IPPROTO_TCP, stdsocket.TCP_NODELAY, 1)
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        f"GET /echo HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        answer += sock.recv(4096)
+    if not answer.startswith(b"HTTP/1.1 101"):
+        raise SystemExit(f"the server refused the upgrade: {answer[:80]!r}")
+    return sock
+
+
+def masked_frame(payload: bytes) -> bytes:
+    """One binary frame as a client must send it: masked (here with a fixed key; the echo needs no secrecy)."""
+    mask = b"\x12\x34\x56\x78"
+    length = bytes([0x80 | len(payload)]) if len(payload) < 126 else bytes([0x80 | 126]) + struct.pack("!H", len(payload))
+    head = bytes([0x82]) + length
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def load_client(port: int, connections: int, size: int, duration: float) -> dict[str, float]:
+    """One message in flight per connection: echoes/s after a warm-up, and the total sent."""
+    frame = masked_frame(b"x" * size)
+    echo_size = size + (2 if size < 126 else 4)  # the server's frames are not masked
+    selector = selectors.DefaultSelector()
+    for _ in range(connections):
+        sock = handshake(port)
+        sock.setblocking(False)
+        selector.register(sock, selectors.EVENT_READ, [0])
+        sock.send(frame)
+    warmup = min(1.0, duration / 5)
+    done = total = 0
+    now = time.perf_counter()
+    begin, end = now + warmup, now + warmup + duration
+    counted_from = None
+    while now < end:
+        if counted_from is None and now >= begin:
+            counted_from, done = now, 0
+        for key, _ in selector.select(timeout=1.0):
+            data = key.fileobj.recv(65536)  # type: ignore[union-attr]
+            if not data:
+                raise SystemExit("the server closed a connection")
+            key.data[0] += len(data)
+            while key.data[0] >= echo_size:
+                key.data[0] -= echo_size
+                done += 1
+                total += 1
+                key.fileobj.send(frame)  # type: ignore[union-attr]
+        now = time.perf_counter()
+    for key in list(selector.get_map().values()):
+        key.fileobj.close()  # type: ignore[union-attr]
+    return {"rate": done / (now - (counted_from or begin)), "total": total + connections}
+
+
+async def run_client(args: list[str], port: int) -> dict[str, float]:
+    proc = await trio.run_process([sys.executable, __file__, "--client", str(port), *args], capture_stdout=True)
+    result: dict[str, float] = json.loads(proc.stdout)
+    return result
+
+
+def one_turn(server: Callable[..., Awaitable[dict[str, float]]], client_args: list[str]) -> tuple[float, float]:
+    """Run `server` under the load once: (messages/s, server CPU seconds per message)."""
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    result = trio.run(server, functools.partial(run_client, client_args))
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return result["rate"], cpu / result["total"]
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    client_args = [str(args.connections), str(args.size), str(args.duration)]
+    values, bases, cpus, base_cpus = [], [], [], []
+    for _ in range(args.repeats):
+        rate, cpu = one_turn(skypy_server, client_args)
+        values.append(rate)
+        cpus.append(cpu)
+        rate, cpu = one_turn(trio_websocket_server, client_args)
+        bases.append(rate)
+        base_cpus.append(cpu)
+    result = figure(values, bases, "messages/s")
+    cpus.sort()
+    base_cpus.sort()
+    result["cpu_us_per_message"] = round(cpus[len(cpus) // 2] * 1e6, 1)
+    result["baseline_cpu_us_per_message"] = round(base_cpus[len(base_cpus) // 2] * 1e6, 1)
+    return {"ws_echo": result}
+
+
+def pin(cpu: int) -> None:
+    """Keep this process on one core (server on one, client on the other) when there are two."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) >= 2:
+        os.sched_setaffinity(0, {cpus[cpu]})
+
+
+def main() -> None:
+    if len(sys.argv) > 2 and sys.argv[1] == "--client":
+        pin(1)
+        port, connections, size, duration = sys.argv[2:6]
+        print(json.dumps(load_client(int(port), int(connections), int(size), float(duration))))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds of load per turn")
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--size", type=int, default=64, help="bytes per message")
+    parser.add_argument("--repeats", type=int, default=3, help="turns each server takes")
+    args = parser.parse_args()
+    pin(0)
+    results = measure(args)
+    report(results, args.json)
+    if not args.json:
+        for name, r in results.items():
+            ours, base = r["cpu_us_per_message"], r["baseline_cpu_us_per_message"]
+            print(f"{name:16} server CPU {ours} us/message, baseline {base} us/message")
+
+
+if __name__ == "__main__":
+    main()
