@@ -19,19 +19,19 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import os
-import resource
 import selectors
 import socket as stdsocket
 import sys
 import time
-from typing import Any, Awaitable, Callable
+from typing import Awaitable, Callable
 
 import h11
 import trio
 
 import skypy
-from messages import figure, report  # bench/messages.py: one way to make and print figures
+import turns  # bench/turns.py: the servers' turns under the load, and CPU per operation
+from echo import pin  # bench/echo.py: server and client on cores of their own
+from messages import report  # bench/messages.py: one way to print figures
 from skypy import http
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n"
@@ -126,51 +126,6 @@ def load_client(port: int, connections: int, duration: float) -> dict[str, float
     return {"rate": done / (now - (counted_from or begin)), "total": total + connections}
 
 
-async def run_client(args: list[str], port: int) -> dict[str, float]:
-    proc = await trio.run_process([sys.executable, __file__, "--client", str(port), *args], capture_stdout=True)
-    result: dict[str, float] = json.loads(proc.stdout)
-    return result
-
-
-def one_turn(server: Callable[..., Awaitable[dict[str, float]]], client_args: list[str]) -> tuple[float, float]:
-    """Run `server` under the load once: (requests/s, server CPU seconds per request)."""
-    before = resource.getrusage(resource.RUSAGE_SELF)
-    result = trio.run(server, functools.partial(run_client, client_args))
-    after = resource.getrusage(resource.RUSAGE_SELF)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return result["rate"], cpu / result["total"]
-
-
-def measure(args: argparse.Namespace, name: str, ours: Any, baseline: Any, client_args: list[str]) -> dict[str, Any]:
-    values, bases, cpus, base_cpus = [], [], [], []
-    for _ in range(args.repeats):
-        rate, cpu = one_turn(ours, client_args)
-        values.append(rate)
-        cpus.append(cpu)
-        rate, cpu = one_turn(baseline, client_args)
-        bases.append(rate)
-        base_cpus.append(cpu)
-    result = figure(values, bases, "requests/s")
-    cpus.sort()
-    base_cpus.sort()
-    result["cpu_us_per_request"] = round(cpus[len(cpus) // 2] * 1e6, 1)
-    result["baseline_cpu_us_per_request"] = round(base_cpus[len(base_cpus) // 2] * 1e6, 1)
-    return {name: result}
-
-
-def pin(cpu: int) -> None:
-    """Keep this process on one core (server on one, client on the other) when there are two."""
-    cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) >= 2:
-        os.sched_setaffinity(0, {cpus[cpu]})
-
-
-def print_cpu(results: dict[str, dict[str, Any]]) -> None:
-    for name, r in results.items():
-        ours, base = r["cpu_us_per_request"], r["baseline_cpu_us_per_request"]
-        print(f"{name:16} server CPU {ours} us/request, baseline {base} us/request")
-
-
 def main() -> None:
     if len(sys.argv) > 2 and sys.argv[1] == "--client":
         pin(1)
@@ -184,10 +139,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="turns each server takes")
     args = parser.parse_args()
     pin(0)
-    results = measure(args, "http_hello", skypy_server, trio_server, [str(args.connections), str(args.duration)])
+    client_args = [str(args.connections), str(args.duration)]
+    results = {"http_hello": turns.measure(skypy_server, trio_server, __file__, client_args, args.repeats, "requests/s")}
     report(results, args.json)
     if not args.json:
-        print_cpu(results)
+        turns.print_cpu(results, "request")
 
 
 if __name__ == "__main__":

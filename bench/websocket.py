@@ -21,19 +21,20 @@ import base64
 import functools
 import json
 import os
-import resource
 import selectors
 import socket as stdsocket
 import struct
 import sys
 import time
-from typing import Any, Awaitable, Callable
+from typing import Awaitable, Callable
 
 import trio
 import trio_websocket
 
 import skypy
-from messages import figure, report  # bench/messages.py: one way to make and print figures
+import turns  # bench/turns.py: the servers' turns under the load, and CPU per operation
+from echo import pin  # bench/echo.py: server and client on cores of their own
+from messages import report  # bench/messages.py: one way to print figures
 from skypy import http, websocket
 
 # --- the servers ------------------------------------------------------------------
@@ -135,46 +136,6 @@ def load_client(port: int, connections: int, size: int, duration: float) -> dict
     return {"rate": done / (now - (counted_from or begin)), "total": total + connections}
 
 
-async def run_client(args: list[str], port: int) -> dict[str, float]:
-    proc = await trio.run_process([sys.executable, __file__, "--client", str(port), *args], capture_stdout=True)
-    result: dict[str, float] = json.loads(proc.stdout)
-    return result
-
-
-def one_turn(server: Callable[..., Awaitable[dict[str, float]]], client_args: list[str]) -> tuple[float, float]:
-    """Run `server` under the load once: (messages/s, server CPU seconds per message)."""
-    before = resource.getrusage(resource.RUSAGE_SELF)
-    result = trio.run(server, functools.partial(run_client, client_args))
-    after = resource.getrusage(resource.RUSAGE_SELF)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return result["rate"], cpu / result["total"]
-
-
-def measure(args: argparse.Namespace) -> dict[str, Any]:
-    client_args = [str(args.connections), str(args.size), str(args.duration)]
-    values, bases, cpus, base_cpus = [], [], [], []
-    for _ in range(args.repeats):
-        rate, cpu = one_turn(skypy_server, client_args)
-        values.append(rate)
-        cpus.append(cpu)
-        rate, cpu = one_turn(trio_websocket_server, client_args)
-        bases.append(rate)
-        base_cpus.append(cpu)
-    result = figure(values, bases, "messages/s")
-    cpus.sort()
-    base_cpus.sort()
-    result["cpu_us_per_message"] = round(cpus[len(cpus) // 2] * 1e6, 1)
-    result["baseline_cpu_us_per_message"] = round(base_cpus[len(base_cpus) // 2] * 1e6, 1)
-    return {"ws_echo": result}
-
-
-def pin(cpu: int) -> None:
-    """Keep this process on one core (server on one, client on the other) when there are two."""
-    cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) >= 2:
-        os.sched_setaffinity(0, {cpus[cpu]})
-
-
 def main() -> None:
     if len(sys.argv) > 2 and sys.argv[1] == "--client":
         pin(1)
@@ -189,12 +150,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="turns each server takes")
     args = parser.parse_args()
     pin(0)
-    results = measure(args)
+    client_args = [str(args.connections), str(args.size), str(args.duration)]
+    results = {"ws_echo": turns.measure(skypy_server, trio_websocket_server, __file__, client_args, args.repeats, "messages/s")}
     report(results, args.json)
     if not args.json:
-        for name, r in results.items():
-            ours, base = r["cpu_us_per_message"], r["baseline_cpu_us_per_message"]
-            print(f"{name:16} server CPU {ours} us/message, baseline {base} us/message")
+        turns.print_cpu(results, "message")
 
 
 if __name__ == "__main__":
