@@ -13,16 +13,19 @@ from . import __version__, _localnodes as localnodes
 from ._core import config
 from .embed import open_node
 from .errors import ConfigError
+from .ops.watch import watcher
 
 __all__ = ["EXIT_BAD_CONFIG", "main", "run_node"]
 
 EXIT_BAD_CONFIG = 2
 
 
-async def run_node(settings: config.Config) -> None:
+async def run_node(settings: config.Config, watch: bool = False) -> None:
     """Run a node until SIGINT or SIGTERM; SIGHUP asks the logger to reopen its file."""
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
         async with open_node(settings) as node:
+            if watch:
+                await node.newservice(watcher)
             async for signum in signals:
                 if signum != signal.SIGHUP:
                     break
@@ -40,6 +43,10 @@ def _parser() -> argparse.ArgumentParser:
         "--node", action="append", metavar="NAME",
         help="run cluster node NAME of the config; several --node run one process each "
         "(default: the config's `nodes`)",
+    )
+    run.add_argument(
+        "--watch", action="store_true",
+        help="reload each service in place when its file changes (one node; needs pip install 'skypy[watch]')",
     )
     return parser
 
@@ -60,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_CONFIG
     if len(names) > 1:
         return trio.run(localnodes.run_nodes, path, names)
-    trio.run(run_node, settings)
+    trio.run(run_node, settings, args.watch)
     return 0
 
 
