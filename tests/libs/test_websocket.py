@@ -23,9 +23,12 @@ def make_app() -> http.Router:
         await ws.receive()
         await ws.close(4000, "see you")
 
+    @app.websocket("/broken")
+    async def broken(ws: websocket.WebSocket) -> None:
+        await ws.receive()
+        raise RuntimeError("the handler broke")
+
     return app
-
-
 
 
 @pytest.fixture
@@ -106,3 +109,12 @@ async def test_connect_to_a_path_that_is_not_a_websocket_names_the_host(url):
     host_port = url.removeprefix("ws://")
     with pytest.raises(websocket.HandshakeError, match=host_port):
         await websocket.connect(f"{url}/nowhere")
+
+
+async def test_a_handler_that_raises_closes_with_1011_and_a_log_line(node, url):
+    ws = await websocket.connect(f"{url}/broken")
+    ws.send("go")
+    with pytest.raises(websocket.Closed) as closed, trio.fail_after(TIMEOUT):
+        await ws.receive()
+    assert closed.value.code == 1011
+    assert "RuntimeError: the handler broke" in await node.wait_for_log("http: WebSocket /broken: handler raised")
