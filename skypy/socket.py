@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ._api.messages import running
-from ._net.pool import SocketPool
+from ._net.pool import BUFFER_MAX, MAX_LINE, LineTooLong, SocketPool
 from ._net.server import SocketServer
 from ._net.table import ACCEPT, CLOSE, CONNECT, DATA, ERROR, UDP, WARNING
 from .errors import SocketClosed, SocketError
@@ -33,9 +33,10 @@ from .errors import SocketClosed, SocketError
 # `open` (skynet's name) is left out, so `from skypy.socket import *` does
 # not shadow the builtin: write `socket.open(host, port)`.
 __all__ = [
-    "ACCEPT", "CLOSE", "CONNECT", "DATA", "ERROR", "UDP", "WARNING", "SocketClosed", "SocketError",
+    "ACCEPT", "BUFFER_MAX", "CLOSE", "CONNECT", "DATA", "ERROR", "MAX_LINE", "UDP", "WARNING",
+    "LineTooLong", "SocketClosed", "SocketError",
     "abandon", "close", "close_fd", "disconnected", "info", "invalid", "limit", "listen", "lwrite",
-    "onclose", "read", "readall", "readline", "sendto", "shutdown", "start", "udp",
+    "onclose", "pause", "read", "readall", "readline", "resume", "sendto", "shutdown", "start", "udp",
     "udp_connect", "warning", "write",
 ]
 
@@ -94,6 +95,17 @@ async def start(id: int, on_accept: Callable[[int, Address], Any] | None = None)
         s.on_accept = on_accept
 
 
+def pause(id: int) -> None:
+    """Stop reading connection `id`: what its peer sends waits in the kernel, whose
+    full buffers then hold the peer back (TCP backpressure). `resume` reads again."""
+    _server().pause(id)
+
+
+def resume(id: int) -> None:
+    """Read connection `id` again after `pause`."""
+    _server().resume(id)
+
+
 def abandon(id: int) -> None:
     """Give up `id` unclosed, unread from now on, so that another service can `start` it."""
     pool = _pool()
@@ -109,6 +121,8 @@ async def read(id: int, n: int | None = None) -> bytes:
     """Exactly `n` bytes, or with no `n` whatever has arrived (waiting for some).
 
     SocketClosed, carrying the unread bytes in `.rest`, if the socket closes first.
+    Bytes nobody reads are held up to BUFFER_MAX (1 MiB; more while a read of
+    a larger `n` waits), then the connection is paused until they are read.
     """
     if n is not None and n <= 0:
         if n < 0:
@@ -117,11 +131,16 @@ async def read(id: int, n: int | None = None) -> bytes:
     return await _pool().read(id, n or 0)
 
 
-async def readline(id: int, sep: bytes = b"\n") -> bytes:
-    """The bytes up to `sep`, which is dropped; SocketClosed (with `.rest`) if it closes first."""
+async def readline(id: int, sep: bytes = b"\n", max: int = MAX_LINE) -> bytes:
+    """The bytes up to `sep`, which is dropped; SocketClosed (with `.rest`) if it closes first.
+
+    A line longer than `max` bytes (1 MiB by default) raises LineTooLong, and
+    the connection is closed once the caller next suspends (a reply written
+    before that still goes out).
+    """
     if not sep:
         raise ValueError("readline needs a non-empty separator")
-    return await _pool().read(id, sep)
+    return await _pool().read(id, sep, max)
 
 
 async def readall(id: int) -> bytes:

@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 from trio.lowlevel import Task, current_task
 
+from .._api.coroutines import timeout
 from .._api.lifecycle import on_exit
 from .._api.messages import dispatch, running
 from .._core.service import Service
@@ -21,6 +22,18 @@ from .pull import pull
 from .recvbuffer import RecvBuffer
 from .server import SocketServer
 from .table import ACCEPT, CLOSE, CONNECT, DATA, ERROR, UDP, WARNING, Conn
+
+# Unread bytes a service may hold for one connection before the server stops
+# reading it (TCP backpressure), unless a read waits for more; reading
+# resumes once they are read. readall() alone waits with no bound: it was
+# asked for everything.
+BUFFER_MAX = 1 << 20
+# The longest line `readline` waits for by default; a longer one is LineTooLong.
+MAX_LINE = 1 << 20
+
+
+class LineTooLong(SocketError):
+    """`readline` found more bytes than its `max` with no separator; the connection is closed."""
 
 
 class Until(enum.Enum):
@@ -41,6 +54,7 @@ class Sock:
     __slots__ = (
         "id", "buffer", "connected", "connecting", "closing", "want", "result", "address",
         "error", "on_accept", "on_udp", "on_warning", "puller", "after_puller",
+        "line_max", "too_long", "paused",
     )
 
     def __init__(self, id: int, connected: bool) -> None:
@@ -62,6 +76,9 @@ class Sock:
         self.puller: Task | None = None
         # Wait tokens of the coroutines closing the socket that wait for the puller to run first.
         self.after_puller: list[object] = []
+        self.line_max = MAX_LINE  # the waiting readline's maximum
+        self.too_long = False  # a line passed its maximum: the connection is being closed
+        self.paused = False  # this pool paused the connection: its buffer is full
 
 
 def take(buffer: RecvBuffer, want: Want) -> bytes | None:
@@ -142,16 +159,24 @@ class SocketPool:
             raise SocketError(f"socket {s.id} is already being read by another coroutine")
         s.want = want
 
-    async def read(self, id: int, want: int | bytes) -> bytes:
-        """`want` bytes (0: any), or a line ending in separator `want`; SocketClosed if it closes first."""
+    async def read(self, id: int, want: int | bytes, line_max: int = MAX_LINE) -> bytes:
+        """`want` bytes (0: any), or a line ending in separator `want` of at most `line_max`
+        bytes; SocketClosed if it closes first, LineTooLong if the line is longer."""
         s = self.socks.get(id)
         if s is None:
             raise SocketClosed(f"socket {id} is not open in this service")
         result = take(s.buffer, want)
         if result is not None:
+            if s.paused:
+                self._drained(s)
             return result
+        if s.paused:
+            self._resume(s)  # the reader wants more than is buffered
+        s.line_max = line_max
+        if type(want) is bytes and len(s.buffer) > line_max:
+            self._too_long(s)
         # A read started after, or during, a close ends at once.
-        if s.connected and not s.closing:
+        if s.connected and not s.closing and not s.too_long:
             svc = self.svc
             task = current_task()
             conn = self.server.pullable(id, svc.handle)
@@ -168,7 +193,31 @@ class SocketPool:
                     svc.suspend_hooks[task] = self.unpull
             if result is not None:
                 return result
+        if s.too_long:
+            raise LineTooLong(
+                f"socket {id}: over {s.line_max} bytes with no {want!r}; the connection is closed"
+                " (raise readline's max for longer lines)"
+            )
         raise SocketClosed(f"socket {id} closed before the read was satisfied", s.buffer.take_all())
+
+    def _too_long(self, s: Sock) -> None:
+        """A line passed its maximum: drop what is buffered, stop reading, and close the
+        connection once the reader next suspends, so that a reply it writes first goes out."""
+        s.too_long = True
+        s.buffer.take_all()
+        self.server.pause(s.id)
+        id = s.id
+        timeout(0, lambda: self.server.close(id, None))
+
+    def _drained(self, s: Sock) -> None:
+        """A read took from a paused socket's buffer: resume once it is half empty."""
+        if len(s.buffer) <= BUFFER_MAX // 2:
+            self._resume(s)
+
+    def _resume(self, s: Sock) -> None:
+        s.paused = False
+        if not s.too_long:
+            self.server.resume(s.id)
 
     def unpull(self, task: Task) -> None:
         """`task` parks otherwise: if it reads its connection itself, the reader task takes over."""
@@ -182,6 +231,8 @@ class SocketPool:
         s = self.socks.get(id)
         if s is None:
             raise SocketClosed(f"socket {id} is not open in this service")
+        if s.paused:
+            self._resume(s)
         if s.connected and not s.closing:
             await self.wait(s, Until.CLOSED)
         return s.buffer.take_all()
@@ -266,7 +317,20 @@ class SocketPool:
             if result is not None:
                 s.want = None  # so later DATA cannot take for it again
                 s.result = result
+                if s.paused:
+                    self._drained(s)
                 return True
+            if type(want) is bytes and len(buffer) > s.line_max:
+                s.want = None
+                self._too_long(s)
+                return True  # the reader wakes with no result and raises LineTooLong
+        if not s.paused and want is not Until.CLOSED:
+            bound = want if type(want) is int and want > BUFFER_MAX else BUFFER_MAX
+            if type(want) is bytes and s.line_max > bound:
+                bound = s.line_max
+            if len(buffer) > bound:
+                s.paused = True
+                self.server.pause(s.id)
         return False
 
     def _overflow(self, s: Sock) -> None:

@@ -71,6 +71,12 @@ async def pull(pool: SocketPool, s: Sock, conn: Conn, want: int | bytes, task: T
             first = False
             s.puller = None
             svc.request = request
+            if conn.paused and conn.sock is sock and pool.socks.get(s.id) is s:
+                # Paused under us (socket.pause): wait for DATA, which comes
+                # through the reader task once reading resumes.
+                pool.unpull(task)
+                s.want = None
+                return await pool.wait(s, want)
             if conn.sock is not sock or conn.puller is not task or pool.socks.get(s.id) is not s:
                 # Coroutines closing it wait until we have run (SocketPool.close).
                 for token in s.after_puller:

@@ -92,6 +92,18 @@ class SocketServer:
             raise
         self.apply(conn, effects)
 
+    def pause(self, id: int) -> None:
+        """Stop reading connection `id` until `resume`, so its peer is held back by TCP."""
+        conn = self.table.get(id)
+        if conn is not None:
+            self.apply(conn, conn.pause())
+
+    def resume(self, id: int) -> None:
+        """Read connection `id` again after `pause`."""
+        conn = self.table.get(id)
+        if conn is not None:
+            self.apply(conn, conn.resume())
+
     def abandon(self, id: int) -> None:
         """The owner lets the socket go, unread, for another service to start."""
         conn = self.table.get(id)
@@ -186,7 +198,7 @@ class SocketServer:
         to the owner has been taken, as those bytes come first.
         """
         conn = self.table.conns.get(id)
-        if conn is None or conn.state is not State.CONNECTED or conn.kind != "tcp":
+        if conn is None or conn.state is not State.CONNECTED or conn.kind != "tcp" or conn.paused:
             return None
         return conn if conn.owner == owner and not conn.posted else None
 
@@ -211,7 +223,8 @@ class SocketServer:
         if conn.puller is task:
             conn.puller = None
             # While closing (HALFCLOSE) too: the reader discards what comes.
-            if conn.sock is not None and conn.state in (State.CONNECTED, State.HALFCLOSE):
+            reads = conn.state is State.HALFCLOSE or conn.state is State.CONNECTED and not conn.paused
+            if conn.sock is not None and reads:
                 self._start_reading(conn)
 
     def _wake_puller(self, conn: Conn) -> None:

@@ -87,6 +87,7 @@ class Conn:
         "id", "kind", "state", "owner", "sock", "queue", "address",
         "bytes_read", "bytes_written", "opened", "close_posted", "close_requested",
         "closers", "writing", "reader", "timer", "peer", "read_size", "puller", "pull_fd", "posted",
+        "paused",
     )
 
     def __init__(self, id: int, kind: str, state: State, owner: int) -> None:
@@ -118,6 +119,9 @@ class Conn:
         # DATA posted to the owner and not yet taken by its SocketPool: a
         # coroutine may pull only when there is none, as those bytes come first.
         self.posted = 0
+        # Reading is paused (`pause`): the peer's bytes wait in the kernel,
+        # whose full buffers stop the peer (TCP backpressure).
+        self.paused = False
 
     def __repr__(self) -> str:
         return f"<Conn {self.id} {self.kind} {self.state.value} owner={self.owner:#x}>"
@@ -136,7 +140,9 @@ class Conn:
             self.state = State.LISTEN
             return [(CONNECT, self.id, address)]
         self.state = State.CONNECTED
-        effects: list[Effect | Event] = [(CONNECT, self.id, address), Effect.READ]
+        effects: list[Effect | Event] = [(CONNECT, self.id, address)]
+        if not self.paused:
+            effects.append(Effect.READ)
         if self.queue:
             effects.append(Effect.FLUSH)
         return effects
@@ -153,7 +159,8 @@ class Conn:
         effects: list[Effect | Event] = [(CONNECT, self.id, self.address)]
         if state is State.ACCEPTED:
             self.state = State.CONNECTED
-            effects.append(Effect.READ)
+            if not self.paused:
+                effects.append(Effect.READ)
         elif state is State.LISTEN and self.reader is None:
             effects.append(Effect.READ)
         elif state is State.HALFCLOSE_READ:
@@ -187,8 +194,25 @@ class Conn:
             # with unread input makes the kernel send RST, and the peer may
             # then lose the tail of what we sent.
             self.state = State.HALFCLOSE
+            if self.paused:
+                self.paused = False
+                return [Effect.FLUSH, Effect.READ]
             return [Effect.FLUSH]
         return self._finish()
+
+    def pause(self) -> list[Effect | Event]:
+        """Stop reading the peer until `resume`: what it sends waits in the kernel."""
+        if self.paused or self.kind != "tcp":
+            return []
+        self.paused = True
+        return [Effect.STOP_READ] if self.state is State.CONNECTED else []
+
+    def resume(self) -> list[Effect | Event]:
+        """Read the peer again after `pause`."""
+        if not self.paused:
+            return []
+        self.paused = False
+        return [Effect.READ] if self.state is State.CONNECTED else []
 
     def shutdown(self) -> list[Effect | Event]:
         """Close at once, dropping whatever is unsent; the id lives on until closed."""
