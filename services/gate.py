@@ -9,11 +9,17 @@ caller of `open` is the watchdog (unless the table names another) and hears
 ``socket open fd addr``, ``socket close fd``, ``socket error fd msg``,
 ``socket warning fd bytes`` and, for connections not forwarded,
 ``socket data fd packet``, as "lua" sends. Commands (``lua`` protocol):
-`open{address, port, maxclient, nodelay, backlog, watchdog}`, `close` (stop
+`open{address, port, maxclient, nodelay, backlog, watchdog, maxqueue, timeout}`, `close` (stop
 listening), `forward(fd, client=0, agent=caller)`: the connection's packets
 go to `agent` as "client" messages ``(session 0, source client, fd,
 packet)``, `accept(fd)`: read it, packets to the watchdog, `kick(fd)`.
 Every connection announced by ``open`` is followed by exactly one ``close``.
+
+A connection is read only as fast as its consumer (its agent, or the
+watchdog) keeps up: once more than `maxqueue` messages (1024) wait in the
+consumer's mailbox, the gate stops reading that connection, and TCP holds
+the client back; it reads on once the consumer has taken what was queued. With
+`timeout`, a connection that sends nothing for that many seconds is closed.
 """
 
 from __future__ import annotations
@@ -22,24 +28,35 @@ from typing import Any
 
 import skypy
 from skypy import netpack, socket
+from skypy.lowlevel import queue_length
 
 # How long a kicked connection may take to flush what was written to it
 # before the rest is dropped: a client that stopped reading must not keep
 # its fd and its maxclient slot for ever.
 KICK_FLUSH_SECONDS = 5.0
+# Messages that may wait for a connection's consumer before the gate stops reading it.
+MAXQUEUE = 1024
+# A long read is decoded this many bytes at a time, the consumer's queue looked
+# at in between: empty packets are 2 bytes each, and one read of them must not
+# queue half a million messages before the gate can stop.
+SLICE = 4 << 10
 
 
 class Connection:
     """One client connection, from accept to close."""
 
-    __slots__ = ("fd", "decoder", "agent", "client", "started")
+    __slots__ = ("fd", "address", "decoder", "agent", "client", "started", "held", "paused", "last")
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, address: str) -> None:
         self.fd = fd
+        self.address = address
         self.decoder = netpack.PacketDecoder()
         self.agent: int | str | None = None  # None: packets go to the watchdog
         self.client = 0
         self.started = False
+        self.held = b""  # bytes read but not yet decoded, while the consumer catches up
+        self.paused = False
+        self.last = skypy.now()  # when the client last sent something
 
 
 class Gate:
@@ -47,6 +64,8 @@ class Gate:
         self.watchdog: int | str = 0
         self.listen_id: int | None = None
         self.maxclient = 1024
+        self.maxqueue = MAXQUEUE
+        self.timeout: float | None = None
         self.connections: dict[int, Connection] = {}
         self.library_dispatch: Any = None
 
@@ -56,6 +75,8 @@ class Gate:
         if self.listen_id is not None:
             raise skypy.SkypyError("gate: already listening; close it first")
         self.maxclient = conf.get("maxclient", 1024)
+        self.maxqueue = conf.get("maxqueue", MAXQUEUE)
+        self.timeout = conf.get("timeout")
         self.watchdog = conf.get("watchdog", source)
         if conf.get("nodelay") is False:
             skypy.error("gate: nodelay = false ignored: skypy sets TCP_NODELAY on every connection")
@@ -70,6 +91,10 @@ class Gate:
         await socket.start(id, self.accepted)
         self.listen_id = id
         skypy.error(f"Listen on {host}:{port}")
+        if host in ("0.0.0.0", "::"):
+            skypy.error(f"gate: {host}:{port} is every interface: any host that reaches it may connect")
+        if self.timeout:
+            skypy.timeout(self.timeout / 4, self.sweep)
         return host, port
 
     async def close(self, source: int) -> None:
@@ -119,7 +144,7 @@ class Gate:
             socket.close_fd(fd)
             skypy.error(f"gate: maxclient {self.maxclient} reached, refused {addr}")
             return
-        self.connections[fd] = Connection(fd)
+        self.connections[fd] = Connection(fd, addr)
         self.tell("open", fd, addr)
 
     async def closed(self, fd: int) -> None:
@@ -132,6 +157,48 @@ class Gate:
     def gone(self, fd: int) -> None:
         if self.connections.pop(fd, None) is not None:
             self.tell("close", fd)
+
+    def sweep(self) -> None:
+        """Close the connections that have sent nothing for `timeout` seconds."""
+        if self.listen_id is None or not self.timeout:
+            return
+        idle_since = skypy.now() - self.timeout
+        for c in list(self.connections.values()):
+            if c.last < idle_since and not c.paused:
+                c.last = float("inf")  # closed once
+                skypy.error(f"gate: {c.address} (fd {c.fd}) sent nothing for {self.timeout} s: closed")
+                skypy.fork(self.kick, 0, c.fd)
+        skypy.timeout(self.timeout / 4, self.sweep)
+
+    # --- backpressure ---------------------------------------------------
+
+    def consumer(self, c: Connection) -> int | str:
+        return self.watchdog if c.agent is None else c.agent
+
+    def pause(self, c: Connection) -> None:
+        if not c.paused:
+            c.paused = True
+            socket.pause(c.fd)
+            skypy.fork(self.resume_when_taken, c)
+
+    async def resume_when_taken(self, c: Connection) -> None:
+        """Read on from `c` once its consumer has taken every message queued before now.
+
+        A debug PING, which every service answers, queues behind them: its
+        answer is the sign. No polling, and nothing on the core's message path.
+        """
+        try:
+            await skypy.call(self.consumer(c), "debug", "PING")
+        except skypy.CallError:
+            pass  # the consumer is gone: read on, and let the watchdog decide
+        if self.connections.get(c.fd) is not c:
+            return
+        c.paused = False
+        held, c.held = c.held, b""
+        if held:
+            self.received_slices(c, held)  # may pause it again
+        if not c.paused:
+            socket.resume(c.fd)
 
     def tell(self, what: str, fd: int, *args: Any) -> None:
         skypy.send(self.watchdog, "lua", "socket", what, fd, *args)
@@ -150,7 +217,31 @@ class Gate:
 
     def received(self, c: Connection, data: bytes) -> None:
         # The hot path: bench/gate.py measures it.
-        packets = c.decoder.feed(data)
+        c.last = skypy.now()
+        if c.held or len(data) > SLICE:
+            self.received_slices(c, data)
+            return
+        self.dispatch_packets(c, c.decoder.feed(data))
+        if queue_length(self.consumer(c)) > self.maxqueue:
+            self.pause(c)
+
+    def received_slices(self, c: Connection, data: bytes) -> None:
+        """Decode `data` a slice at a time, keeping the rest once the consumer is behind."""
+        if c.held:
+            data = c.held + data
+        view = memoryview(data)
+        consumer = self.consumer(c)
+        for start in range(0, len(data), SLICE):
+            if queue_length(consumer) > self.maxqueue:
+                c.held = bytes(view[start:])
+                self.pause(c)
+                return
+            self.dispatch_packets(c, c.decoder.feed(view[start : start + SLICE]))
+        c.held = b""
+        if queue_length(consumer) > self.maxqueue:
+            self.pause(c)
+
+    def dispatch_packets(self, c: Connection, packets: list[bytes]) -> None:
         if c.agent is not None:
             redirect, agent, client, fd = skypy.redirect, c.agent, c.client, c.fd
             for packet in packets:

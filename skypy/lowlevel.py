@@ -7,6 +7,6 @@ re-exports.
 """
 
 from ._api.lifecycle import on_exit as on_exit
-from ._api.messages import post_request as post_request, wait_answer as wait_answer
+from ._api.messages import post_request as post_request, queue_length as queue_length, wait_answer as wait_answer
 
-__all__ = ["on_exit", "post_request", "wait_answer"]
+__all__ = ["on_exit", "post_request", "queue_length", "wait_answer"]

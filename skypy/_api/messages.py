@@ -173,6 +173,17 @@ async def wait_answer(session: int, timeout: float | None = None) -> tuple[Any, 
     return await _answer(running(), session, NOT_YET, timeout)
 
 
+def queue_length(addr: Address) -> int:
+    """How many messages wait in the mailbox of local service `addr` (0 if it is gone).
+
+    For a service that feeds another and must not outrun it (the gate stops
+    reading a client while its agent's queue is long).
+    """
+    node = running().node
+    svc = node.services.get(node.resolve(addr))
+    return 0 if svc is None else len(svc.mailbox)
+
+
 # --- answering --------------------------------------------------------------
 
 

@@ -1,0 +1,97 @@
+"""The gate's bounds: a client is read no faster than its agent keeps up, an idle
+client is closed, and listening on every interface is logged."""
+
+import math
+
+import trio
+import trio.testing
+
+import skypy
+from skypy import netpack
+from skypy.lowlevel import queue_length
+from skypy.testing import FakeClient
+from tests.services.test_gate import Watchdog
+
+MAXQUEUE = 8
+PACKET = bytes(60000)
+PACKETS = 400  # 24 MB: more than the kernel's loopback buffers hold
+
+
+class HeldAgent:
+    """An agent that takes no packet until released: the gate's packets pile up in its mailbox."""
+
+    def __init__(self) -> None:
+        self.released = trio.Event()
+        self._send, self.packets = trio.open_memory_channel(math.inf)
+
+    async def main(self):
+        async def on_client(session, source, fd, packet):
+            await self.released.wait()  # keeps the turn: later packets wait in the mailbox
+            self._send.send_nowait(packet)
+
+        skypy.dispatch("client", on_client)
+
+
+async def open_gate(node, **conf):
+    watchdog = Watchdog()
+    skypy.dispatch("lua", watchdog.on_lua)
+    gate = await node.newservice("gate")
+    _, port = await node.call(gate, "lua", "open", {"address": "127.0.0.1", "port": 0, **conf})
+    return gate, port, watchdog
+
+
+async def test_the_gate_stops_reading_a_client_while_its_agent_is_behind(node):
+    gate, port, watchdog = await open_gate(node, maxqueue=MAXQUEUE)
+    agent = HeldAgent()
+    agent_addr = await node.newservice(agent.main)
+    client = await FakeClient.connect(port)
+    fd = await watchdog.opened()
+    await node.call(gate, "lua", "forward", fd, 0, agent_addr)
+    sent = [0]
+
+    async def flood():
+        for i in range(PACKETS):
+            await client.send_packet(i.to_bytes(2, "big") + PACKET)
+            sent[0] += 1
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(flood)
+        with trio.fail_after(10):
+            await trio.testing.wait_all_tasks_blocked(cushion=0.05)
+        assert queue_length(agent_addr) <= MAXQUEUE + 2  # one slice of a read may pass it
+        assert sent[0] < PACKETS  # TCP holds the client back
+        agent.released.set()
+        with trio.fail_after(10):
+            for i in range(PACKETS):
+                assert (await agent.packets.receive())[:2] == i.to_bytes(2, "big")
+    await client.close()
+
+
+async def test_a_client_that_sends_nothing_for_the_timeout_is_closed_and_logged(node):
+    gate, port, watchdog = await open_gate(node, timeout=0.2)
+    client = await FakeClient.connect(port)
+    fd = await watchdog.opened()
+    await node.call(gate, "lua", "accept", fd)
+    await client.send_raw(netpack.pack(b"half")[:3])  # a header, then nothing
+    assert await client.recv_eof(timeout=5) == []
+    assert await watchdog.next() == ("close", fd)
+    assert await node.wait_for_log(f"(fd {fd}) sent nothing for 0.2 s: closed")
+
+
+async def test_a_client_that_keeps_talking_outlives_the_timeout(node):
+    gate, port, watchdog = await open_gate(node, timeout=0.2)
+    client = await FakeClient.connect(port)
+    fd = await watchdog.opened()
+    await node.call(gate, "lua", "accept", fd)
+    for _ in range(6):  # 0.6 s, each packet within the timeout
+        await client.send_packet(b"ping")
+        assert await watchdog.next() == ("data", fd, b"ping")
+        await trio.sleep(0.1)  # the client's pace, not a synchronisation
+    await client.close()
+    assert await watchdog.next() == ("close", fd)
+
+
+async def test_listening_on_every_interface_is_logged(node):
+    gate = await node.newservice("gate")
+    _, port = await node.call(gate, "lua", "open", {"port": 0})
+    assert await node.wait_for_log(f"gate: 0.0.0.0:{port} is every interface")
