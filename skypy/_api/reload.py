@@ -22,6 +22,7 @@ and the reloader gets a `ReloadError` saying why.
 from __future__ import annotations
 
 import traceback
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from .._core.protocol import ProtocolTable
 from .._core.request import ServedRequest
 from .._core.service import Fork, Service
 from ..errors import SkypyError
+from .critical import CriticalSection
 from .messages import Address, running
 
 __all__ = ["ReloadError", "reload"]
@@ -69,44 +71,60 @@ async def reload(addr: Address) -> None:
 
 async def _reload_here(svc: Service, request: ServedRequest) -> None:
     """The reload itself, as a coroutine of the reloaded service `svc`; answers `request`."""
+    lock = _reloading.get(svc)
+    if lock is None:
+        lock = _reloading[svc] = CriticalSection()
+    # Reloads of one service run one after another: a second, started while
+    # the first waits for something, would find the first's half-set state.
+    async with lock:
+        ok, payload = await _run_new_code(svc)
+    _answer(svc, request, ok, payload)
+
+
+async def _run_new_code(svc: Service) -> tuple[bool, Any]:
+    """Run `svc`'s file again, holding requests meanwhile; (True, ()) or (False, why), with the state put back."""
     node = svc.node
     old = svc.namespace
     assert old is not None
     path = Path(old["__file__"])
     name = old["__name__"].removeprefix(_MODULE_PREFIX)
     handlers, protocols, info_func = dict(svc.handlers), svc.protocols, svc.info_func
+    names = {n for n, handle in node.names.items() if handle == svc.handle}
     svc.hold_requests()
     try:
-        try:
-            code = node.loader.compile(path)
-            new = node.loader.run(name, path, code)
-            carry_over = new.get("reload")
-            if callable(carry_over):
-                result: Any = carry_over(old)
-            else:
-                main = new.get("main")
-                if not callable(main):
-                    raise SkypyError(f"{path} defines neither reload(old) nor main(*args)")
-                # main registers its protocols again, as at start.
-                svc.protocols = ProtocolTable(node.protocols)
-                result = main(*svc.args)
-            if hasattr(result, "__await__"):
-                await result
-        except Exception as exc:
-            svc.handlers, svc.protocols, svc.info_func = handlers, protocols, info_func
-            why = f"{type(exc).__name__}: {exc}"
-            node.log(
-                svc.handle,
-                f"RELOAD {name} failed, the old code serves on:\n" + "".join(traceback.format_exception(exc)).rstrip(),
-            )
-            _answer(svc, request, False, f"reload of {address(svc.handle)} ({name}) failed: {why}")
-            return
-        svc.namespace = new
-        node.loader.remember(path, code)
-        node.log(svc.handle, f"RELOAD {name}")
-        _answer(svc, request, True, ())
+        code = node.loader.compile(path)
+        new = node.loader.run(name, path, code)
+        carry_over = new.get("reload")
+        if callable(carry_over):
+            result: Any = carry_over(old)
+        else:
+            main = new.get("main")
+            if not callable(main):
+                raise SkypyError(f"{path} defines neither reload(old) nor main(*args)")
+            # main registers its protocols again, as at start.
+            svc.protocols = ProtocolTable(node.protocols)
+            result = main(*svc.args)
+        if hasattr(result, "__await__"):
+            await result
+    except Exception as exc:
+        svc.handlers, svc.protocols, svc.info_func = handlers, protocols, info_func
+        for n in [n for n, handle in node.names.items() if handle == svc.handle and n not in names]:
+            del node.names[n]
+        node.log(
+            svc.handle,
+            f"RELOAD {name} failed, the old code serves on:\n" + "".join(traceback.format_exception(exc)).rstrip(),
+        )
+        return False, f"reload of {address(svc.handle)} ({name}) failed: {type(exc).__name__}: {exc}"
     finally:
         svc.release_requests()
+    svc.namespace = new
+    node.loader.remember(path, code)
+    node.log(svc.handle, f"RELOAD {name}")
+    return True, ()
+
+
+# Each service's reloads, one at a time.
+_reloading: weakref.WeakKeyDictionary[Service, CriticalSection] = weakref.WeakKeyDictionary()
 
 
 def _answer(svc: Service, request: ServedRequest, ok: bool, payload: Any) -> None:

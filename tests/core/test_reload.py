@@ -196,3 +196,104 @@ async def test_under_load_no_call_fails_answers_keep_order_and_calls_after_a_rel
     for answers in seen.values():
         assert answers == sorted(answers)  # each caller's answers in order, versions never going back
     assert await skypy.call(addr, "lua", "version") == RELOADS
+
+
+async def test_reloads_of_one_service_run_one_after_another(node, write):
+    write(SUSPENDING, version=1)
+    addr = await skypy.newservice("counter")
+    write(SUSPENDING, version=2)
+    counts = []
+
+    async def bumper():
+        for _ in range(20):
+            counts.append((await skypy.call(addr, "lua", "bump"))[1])
+            await skypy.yield_()
+
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            for _ in range(3):
+                nursery.start_soon(node.newservice, bumper)
+                nursery.start_soon(node.newservice, lambda: skypy.reload(addr))
+    # Had a reload started while another was halfway, it would have carried
+    # over a count from before the other, and bumps would have been lost.
+    assert sorted(counts) == list(range(1, 61))
+    assert len([line for _, line in node.log_lines if line == "RELOAD counter"]) == 3
+
+
+async def test_a_service_may_reload_itself(node, write):
+    source = CARRYING.replace('"version": lambda: VERSION}}', '"version": lambda: VERSION, "renew": renew}}')
+    source += "\n\nasync def renew():\n    await skypy.reload(skypy.self())\n    return VERSION\n"
+    write(source, version=1)
+    addr = await skypy.newservice("counter")
+    write(source, version=2)
+    with trio.fail_after(5):
+        assert await skypy.call(addr, "lua", "renew") == 1  # the old coroutine ends in the old code
+    assert await skypy.call(addr, "lua", "version") == 2
+
+
+async def test_a_failing_main_gives_back_the_names_it_took(node, write):
+    write(COUNTER, version=1)
+    addr = await skypy.newservice("counter")
+    taking = '    skypy.register(".counter")\n    skypy.register(".extra")\n    raise RuntimeError("late")'
+    write(COUNTER.replace('    skypy.register(".counter")', taking), version=2)
+    with pytest.raises(skypy.ReloadError, match="late"):
+        await skypy.reload(addr)
+    assert skypy.localname(".counter") == addr
+    assert skypy.localname(".extra") is None
+
+
+ECHO_SERVER = '''
+import skypy
+from skypy import socket
+
+VERSION = {version}
+clients = []
+
+
+def accept(id, addr):
+    skypy.fork(serve, id)
+
+
+async def serve(id):
+    await socket.start(id)
+    clients.append(id)
+    while True:
+        try:
+            line = await socket.readline(id)
+        except socket.SocketClosed:
+            return
+        socket.write(id, f"{{VERSION}} {{line.decode()}}\\n".encode())
+
+
+def greet():
+    for id in clients:
+        socket.write(id, f"{{VERSION}} greets\\n".encode())
+
+
+async def main():
+    id, host, port = await socket.listen("127.0.0.1", 0)
+    await socket.start(id, accept)
+    skypy.dispatch_commands({{"port": lambda: port, "greet": greet}})
+
+
+def reload(old):
+    clients.extend(old["clients"])
+    skypy.dispatch_commands({{"port": lambda: None, "greet": greet}})
+'''
+
+
+async def test_sockets_stay_open_and_owned_across_a_reload(node, write):
+    write(ECHO_SERVER, version=1)
+    addr = await skypy.newservice("counter")
+    port = await skypy.call(addr, "lua", "port")
+    with trio.fail_after(5):
+        stream = await trio.open_tcp_stream("127.0.0.1", port)
+        await stream.send_all(b"hi\n")
+        assert await stream.receive_some() == b"1 hi\n"
+        write(ECHO_SERVER, version=2)
+        await skypy.reload(addr)
+        await skypy.call(addr, "lua", "greet")  # new code, the old connection
+        assert await stream.receive_some() == b"2 greets\n"
+        await stream.send_all(b"again\n")  # its reading coroutine is old code
+        assert await stream.receive_some() == b"1 again\n"
+        await stream.aclose()
