@@ -18,7 +18,7 @@ per coroutine: the first read in a handler pins the version current then,
 and that handler sees it until it ends, however often it suspends and
 whatever updates come meanwhile; its next handler reads the newest. A plain
 (non-async) handler cannot suspend, so it simply reads the newest. Old
-versions are freed once nothing reads them.
+versions are freed once no running handler reads them.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from ._api.messages import call, running, send
 from ._core.current import current
 from ._core.node import Node
 from ._core.request import ServedRequest
+from ._core.service import Service
 
 __all__ = ["SharedTable", "freeze", "load", "query", "update", "version", "watch"]
 
@@ -77,10 +78,20 @@ class _Table:
         self.name = name
         self.version = 0
         self.data: Any = None
-        # task -> (the request its coroutine serves, the data it pinned).
-        # A worker task runs one coroutine at a time; a different request
-        # means a new coroutine, which pins afresh.
-        self.pins: weakref.WeakKeyDictionary[Task, tuple[ServedRequest, Any]] = weakref.WeakKeyDictionary()
+        # task -> (its service, the request its coroutine serves, the data it
+        # pinned). A worker task runs one coroutine at a time; a different
+        # request means a new coroutine, which pins afresh.
+        self.pins: weakref.WeakKeyDictionary[Task, tuple[Service, ServedRequest, Any]] = weakref.WeakKeyDictionary()
+
+    def replace(self, data: Any) -> None:
+        """Make `data` the newest version, letting go of old ones no running coroutine reads."""
+        self.data = data
+        self.version += 1
+        for task, (svc, _, _) in list(self.pins.items()):
+            # A worker waiting for its next job still holds the pin of its
+            # last one; the old version must not outlive it for that.
+            if svc.dead or task in svc.workers.idle:
+                del self.pins[task]
 
     def current(self) -> Any:
         """The version the running code reads: pinned for a coroutine, else the newest."""
@@ -95,9 +106,9 @@ class _Table:
             # suspend, and a task outside the service's turn serves no request.
             return self.data
         pin = self.pins.get(task)
-        if pin is not None and pin[0] is svc.request:
-            return pin[1]
-        self.pins[task] = (svc.request, self.data)
+        if pin is not None and pin[1] is svc.request:
+            return pin[2]
+        self.pins[task] = (svc, svc.request, self.data)
         return self.data
 
 
@@ -194,8 +205,7 @@ def load(name: str, value: Any) -> None:
     table = registry.tables.get(name)
     if table is None:
         table = registry.tables[name] = _Table(name)
-    table.data = freeze(tree)
-    table.version += 1
+    table.replace(freeze(tree))
     if registry.watcher is not None:
         send(registry.watcher, "lua", "updated", name, table.version)
 

@@ -163,3 +163,27 @@ async def test_a_thousand_holders_of_a_10_mb_table_cost_one_table(node):
         tracemalloc.stop()
     assert one_table > 10_000_000
     assert held <= 1.2 * one_table, f"{HOLDERS} holders of {one_table} bytes cost {held - one_table} more"
+
+
+async def test_an_old_version_is_freed_once_no_running_handler_reads_it(node):
+    async def holder():
+        table = sharetable.query("big")
+
+        async def read(session, source):
+            await skypy.sleep(0)  # a coroutine handler: it pins the version it reads
+            skypy.ret(len(table))
+
+        skypy.dispatch("lua", read)
+
+    sharetable.load("big", {"small": 1})
+    addr = await skypy.newservice(holder)
+    tracemalloc.start()
+    try:
+        sharetable.update("big", {f"row{n}": f"{n:0200d}" for n in range(10_000)})
+        assert await skypy.call(addr, "lua") == 10_000
+        holding, _ = tracemalloc.get_traced_memory()
+        sharetable.update("big", {"small": 2})
+        freed, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert holding > 2_000_000 and freed < holding / 10
