@@ -22,12 +22,13 @@ from typing import Any, Awaitable, Callable, TypeVar
 
 import attrs
 
+from ..websocket import WebSocket
 from ._message import Handler, Request, Response, text
 
 __all__ = ["Router", "WebSocketHandler"]
 
-# A WebSocket route's handler: it gets the accepted skypy.websocket.WebSocket.
-WebSocketHandler = Callable[[Any], Awaitable[None]]
+# A WebSocket route's handler: it gets the accepted connection.
+WebSocketHandler = Callable[[WebSocket], Awaitable[None]]
 
 H = TypeVar("H", bound=Callable[..., Awaitable[Any]])
 

@@ -20,7 +20,7 @@ from .. import socket, websocket
 from .._api import lifecycle as _lifecycle, messages as _messages
 from ._message import Handler, Request, Response
 from ._serverproto import Closed, Limits, NeedData, Ready, Reject, Send, ServerProtocol
-from .router import Router
+from .router import Router, WebSocketHandler
 
 # Limits are frozen, so one default instance serves every call.
 DEFAULT_LIMITS = Limits()
@@ -177,7 +177,7 @@ async def _answer(app: Handler, id: int, protocol: ServerProtocol, request: Requ
 
 
 async def _serve_websocket(
-    handler: Callable[[Any], Awaitable[None]], id: int, request: Request, trailing: bytes, max_message_size: int
+    handler: WebSocketHandler, id: int, request: Request, trailing: bytes, max_message_size: int
 ) -> None:
     try:
         ws = websocket.open_upgraded(id, request.headers, request.target, trailing, max_message_size)
