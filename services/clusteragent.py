@@ -113,7 +113,7 @@ async def main(fd, peer):
     global names
     names = cluster.registered()
     out = Answers(fd)  # the answers to one read's requests go out in one write
-    packets, requests = PacketDecoder(), wire.RequestDecoder()
+    packets, requests = PacketDecoder(), wire.RequestDecoder(cluster.options().max_request)
 
     def on_socket(session, source, kind, id, *args):
         # The connection's bytes are decoded here, inline, as skynet's gate
@@ -126,7 +126,8 @@ async def main(fd, peer):
                 if request is not None:
                     serve(out, request)
         except (wire.ClusterProtocolError, ValueError) as exc:
-            skypy.error(f"cluster: bad packet from {peer}: {exc}; connection closed")
+            limit = " ([cluster] max_request)" if isinstance(exc, wire.MessageTooLarge) else ""
+            skypy.error(f"cluster: bad packet from {peer}: {exc}{limit}; connection closed")
             out.flush()
             skypy.exit()  # closes the connection once what is written has gone
         out.flush()

@@ -6,6 +6,7 @@ reason; nothing is half-started.
 
 from __future__ import annotations
 
+import ipaddress
 import signal
 import tomllib
 from pathlib import Path
@@ -71,6 +72,28 @@ def _node_address(value: Any) -> bool:
     return value is False or (isinstance(value, str) and host_port(value) is not None)
 
 
+def _networks(value: Any) -> bool:
+    """A list of addresses and networks: ``["127.0.0.1", "10.0.0.0/8", "::1"]``."""
+    if not isinstance(value, list):
+        return False
+    try:
+        for text in value:
+            ipaddress.ip_network(text, strict=False)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+# [cluster] keys that are settings, not node names: who may connect
+# (skynet's wire has no handshake to carry a credential), how long a link
+# with calls outstanding may stay silent, and the largest multipart request.
+CLUSTER_SETTINGS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "allow": ('a list of addresses or networks, such as ["127.0.0.1", "10.0.0.0/8"]', _networks),
+    "heartbeat": ("a number of seconds > 0", lambda v: type(v) in (int, float) and v > 0),
+    "max_request": ("a number of bytes > 0 (an integer)", lambda v: type(v) is int and v > 0),
+}
+
+
 # key -> (what the value must be, its check)
 _CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "start": ("a service name (string)", lambda v: isinstance(v, str) and v != ""),
@@ -85,7 +108,10 @@ _CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "console": ("a table (host, port, greeting_delay)", lambda v: isinstance(v, dict)),
     "watchdog": ("a table (endless, interrupt, signal)", lambda v: isinstance(v, dict)),
     "datacenter": ("a table (node)", lambda v: isinstance(v, dict)),
-    "cluster": ('a table of node = "host:port" or false', lambda v: isinstance(v, dict) and all(map(_node_address, v.values()))),
+    "cluster": (
+        'a table of node = "host:port" or false, and the settings allow, heartbeat, max_request',
+        lambda v: isinstance(v, dict) and all(_node_address(a) for k, a in v.items() if k not in CLUSTER_SETTINGS),
+    ),
     "node": ("the name of this node in [cluster] (string)", lambda v: isinstance(v, str) and v != ""),
     "nodes": ("a list of node names from [cluster]", lambda v: isinstance(v, list) and all(isinstance(n, str) for n in v)),
 }
@@ -140,6 +166,9 @@ def build(source: str, values: dict[str, Any], base_dir: Path | None = None, bas
         _check(source, values["watchdog"], _WATCHDOG_CHECKS, "watchdog.")
     if isinstance(values.get("datacenter"), dict):
         _check(source, values["datacenter"], _DATACENTER_CHECKS, "datacenter.")
+    if isinstance(values.get("cluster"), dict):
+        settings = {k: v for k, v in values["cluster"].items() if k in CLUSTER_SETTINGS}
+        _check(source, settings, CLUSTER_SETTINGS, "cluster.")
     here = base_dir or Path.cwd()
     config = attrs.evolve(base or Config(), source=source)
     for key, value in values.items():

@@ -30,9 +30,12 @@ from .._api.messages import running
 from .._core import config
 from ..errors import CallError
 from ..serialize import pack
-from ._routes import ClusterRoutes, forward
+from ._routes import ClusterOptions, ClusterRoutes, forward
 
-__all__ = ["call", "forward", "open", "proxy", "query", "register", "registered", "reload", "send"]
+__all__ = [
+    "ClusterOptions", "call", "forward", "open", "options", "proxy", "query", "register", "registered",
+    "reload", "send",
+]
 
 Address = int | str
 
@@ -107,6 +110,11 @@ def register(name: str, addr: int | None = None) -> None:
     if not name or name[0] in "@.":
         raise ValueError(f"cluster name {name!r}: give it without '@' or '.', e.g. register('store')")
     ClusterRoutes.of(svc.node).names[name] = svc.handle if addr is None else addr
+
+
+def options() -> ClusterOptions:
+    """This node's ``[cluster]`` settings (allow, heartbeat, max_request), for the cluster services."""
+    return ClusterRoutes.of(running().node).options
 
 
 def registered() -> Mapping[str, int]:

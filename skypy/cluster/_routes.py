@@ -12,21 +12,50 @@ so requests from one service reach the link in the order they were made.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import TYPE_CHECKING, Any, Mapping
+
+import attrs
 
 from .._api.coroutines import fork
 from .._api.lifecycle import newservice
 from .._api.messages import running, send
-from .._core.config import host_port
+from .._core.config import CLUSTER_SETTINGS, host_port
 from .._core.message import PTYPE_ERROR, PTYPE_LUA, RawMessage
 from ..errors import CallError
 
 if TYPE_CHECKING:
     from .._core.node import Node
 
-__all__ = ["ClusterRoutes", "Route", "forward", "parse_address"]
+__all__ = ["ClusterOptions", "ClusterRoutes", "Route", "forward", "parse_address"]
 
 HostPort = tuple[str, int]
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@attrs.frozen
+class ClusterOptions:
+    """The ``[cluster]`` settings: who may connect, how long a busy link may stay
+    silent, and the largest multipart request a connection may send."""
+
+    allow: tuple[Network, ...] | None = None
+    """The peers' addresses and networks; None lets any peer connect."""
+    heartbeat: float = 10.0
+    """Seconds a link with calls outstanding may hear nothing before it is declared dead."""
+    max_request: int = 64 << 20
+    """Bytes: a multipart request announcing more, or a connection buffering more, is closed."""
+
+    def allows(self, host: str) -> bool:
+        """Whether a peer at address `host` may connect."""
+        if self.allow is None:
+            return True
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        return any(ip in network for network in self.allow)
 
 
 def parse_address(node: str, text: str) -> HostPort:
@@ -58,6 +87,7 @@ class ClusterRoutes:
         self.table: dict[str, HostPort | None] = {}  # None: marked down
         self.names: dict[str, int] = {}  # registered with cluster.register, without the "@"
         self.routes: dict[str, Route] = {}
+        self.options = ClusterOptions()
         self.update(table)
 
     @classmethod
@@ -72,7 +102,9 @@ class ClusterRoutes:
         """Merge `table` (name -> "host:port" or False for down) in; return the routes it ends."""
         parsed: dict[str, HostPort | None] = {}
         for name, text in table.items():
-            if text is False:
+            if name in CLUSTER_SETTINGS:
+                self._set(name, text)
+            elif text is False:
                 parsed[name] = None
             elif isinstance(text, str):
                 parsed[name] = parse_address(name, text)
@@ -85,6 +117,15 @@ class ClusterRoutes:
             if route is not None and route.address != where:
                 ended.append(self.routes.pop(name))
         return ended
+
+    def _set(self, key: str, value: Any) -> None:
+        """Take one ``[cluster]`` setting (checked by the config, or here for `reload`)."""
+        what, ok = CLUSTER_SETTINGS[key]
+        if not ok(value):
+            raise ValueError(f"cluster setting {key} must be {what}, not {value!r}")
+        if key == "allow":
+            value = tuple(ipaddress.ip_network(text, strict=False) for text in value)
+        self.options = attrs.evolve(self.options, **{key: value})
 
     def address(self, name: str) -> HostPort:
         """Where node `name` listens; CallError at once if it is unknown or marked down."""

@@ -30,6 +30,7 @@ from .. import netpack
 __all__ = [
     "PART_SIZE",
     "ClusterProtocolError",
+    "MessageTooLarge",
     "Request",
     "RequestDecoder",
     "Response",
@@ -67,6 +68,10 @@ _SESSION_TYPE = struct.Struct("<IB")
 
 class ClusterProtocolError(ValueError):
     """A packet breaks skynet's cluster protocol; the connection should be closed."""
+
+
+class MessageTooLarge(ClusterProtocolError):
+    """A multipart message, or the unfinished ones together, pass the decoder's `max_size`."""
 
 
 @attrs.frozen
@@ -181,15 +186,27 @@ class _Pending(Generic[_Event]):
 
 
 class _Assembler(Generic[_Event]):
-    """Collects multipart messages per session; shared by both directions."""
+    """Collects multipart messages per session; shared by both directions.
 
-    def __init__(self, side: str) -> None:
+    With `max_size`, a message announcing more bytes, or parts of unfinished
+    messages adding up to more, break the protocol: a peer cannot make us
+    hold more than that for it.
+    """
+
+    def __init__(self, side: str, max_size: int | None = None) -> None:
         self._side = side
         self._pending: dict[int, _Pending[_Event]] = {}
+        self._max_size = max_size
+        self._buffered = 0  # bytes of parts held, over every session
 
     def begin(self, session: int, size: int, event: _Event) -> None:
         if session in self._pending:
             raise ClusterProtocolError(f"multipart {self._side} for session {session} began twice")
+        if self._max_size is not None and size > self._max_size:
+            raise MessageTooLarge(
+                f"multipart {self._side} of session {session} announces {size} bytes,"
+                f" over the limit of {self._max_size}"
+            )
         self._pending[session] = _Pending(size, event)
 
     def add(self, session: int, data: bytes, last: bool) -> _Event | None:
@@ -200,13 +217,20 @@ class _Assembler(Generic[_Event]):
             )
         pending.parts.append(data)
         pending.received += len(data)
+        self._buffered += len(data)
         if pending.received > pending.size:
             raise ClusterProtocolError(
                 f"{self._side} parts of session {session} exceed the announced {pending.size} bytes"
             )
+        if self._max_size is not None and self._buffered > self._max_size:
+            raise MessageTooLarge(
+                f"unfinished multipart {self._side}s hold {self._buffered} bytes,"
+                f" over the limit of {self._max_size}"
+            )
         if not last:
             return None
         del self._pending[session]
+        self._buffered -= pending.received
         if pending.received != pending.size:
             raise ClusterProtocolError(
                 f"{self._side} of session {session} ended at {pending.received}"
@@ -222,10 +246,14 @@ def _require(body: bytes, size: int, what: str, *, exact: bool = False) -> None:
 
 
 class RequestDecoder:
-    """Turns request packet bodies (callee side) into whole ``Request`` events."""
+    """Turns request packet bodies (callee side) into whole ``Request`` events.
 
-    def __init__(self) -> None:
-        self._assembler: _Assembler[Request] = _Assembler("request")
+    `max_size` bounds a multipart request, and the parts held for unfinished
+    ones together (ClusterProtocolError past it); None: no bound.
+    """
+
+    def __init__(self, max_size: int | None = None) -> None:
+        self._assembler: _Assembler[Request] = _Assembler("request", max_size)
         self._trace: str | None = None
 
     def feed(self, body: bytes) -> Request | None:
