@@ -43,8 +43,8 @@ async def watcher(*folders: Any) -> None:
 
     async def watching() -> None:
         # Awaiting watchfiles keeps this service's turn: it has nothing else to
-        # do. Its thread looks up every 200 ms, so the node closes that fast.
-        async for changes in awatch(*watched, debounce=400, rust_timeout=200):
+        # do. Its thread looks up every 100 ms, so the node closes that fast.
+        async for changes in awatch(*watched, debounce=400, rust_timeout=100):
             paths = {Path(path).resolve() for _, path in changes if path.endswith(".py")}
             for handle in changed_services(paths):
                 try:

@@ -5,7 +5,7 @@ import trio
 import skypy
 
 
-async def test_calls_run_one_at_a_time_in_arrival_order_even_when_they_suspend(node):
+async def test_calls_run_one_at_a_time_in_arrival_order_even_when_they_suspend(node, autojump_clock):
     cs = skypy.queue()
     trace = []
 
@@ -47,7 +47,7 @@ async def test_a_call_from_inside_a_running_one_does_not_deadlock(node):
     assert not cs.locked
 
 
-async def test_a_waiter_cancelled_in_line_leaves_it_and_the_next_gets_the_section(node):
+async def test_a_waiter_cancelled_in_line_leaves_it_and_the_next_gets_the_section(node, autojump_clock):
     cs = skypy.queue()
     order = []
     release = object()

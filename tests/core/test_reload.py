@@ -96,7 +96,7 @@ async def test_a_failing_reload_changes_nothing_but_reports_why(node, write, tmp
     assert skypy.localname(".counter") == addr
 
 
-async def test_messages_arriving_while_the_new_code_starts_wait_and_are_served_by_it(node, write):
+async def test_messages_arriving_while_the_new_code_starts_wait_and_are_served_by_it(node, write, autojump_clock):
     write(COUNTER, version=1)
     addr = await skypy.newservice("counter")
     slow = COUNTER.replace("    count = start", "    await skypy.sleep(0.05)\n    count = start")
@@ -115,7 +115,7 @@ async def test_messages_arriving_while_the_new_code_starts_wait_and_are_served_b
     assert answers == [(2, 1), (2, 2), (2, 3)]
 
 
-async def test_a_coroutine_suspended_in_the_old_code_finishes_in_the_old_code(node, write):
+async def test_a_coroutine_suspended_in_the_old_code_finishes_in_the_old_code(node, write, autojump_clock):
     slow = COUNTER.replace("def bump():", "async def nap():\n    await skypy.sleep(0.05)\n    return VERSION\n\n\ndef bump():")
     slow = slow.replace('"bump": bump,', '"bump": bump, "nap": nap,')
     write(slow, version=1)
