@@ -5,6 +5,7 @@ import trio
 
 import skypy
 from skypy import datacenter
+from skypy._core import config
 from skypy.testing import wait_until
 from tests.helpers.nodes import NODE_A, node_b
 
@@ -120,3 +121,11 @@ async def test_a_wait_fails_with_call_error_when_the_holding_node_goes_away(node
                 nursery.start_soon(wait_there)
                 await trio.testing.wait_all_tasks_blocked()
     assert failed == [True]
+
+
+def test_the_config_checks_the_datacenter_table_key_by_key():
+    assert config.build("t.toml", {"datacenter": {"node": "db"}}).datacenter == {"node": "db"}
+    with pytest.raises(skypy.ConfigError, match="unknown key 'datacenter.nod'"):
+        config.build("t.toml", {"datacenter": {"nod": "db"}})
+    with pytest.raises(skypy.ConfigError, match="key 'datacenter.node' must be"):
+        config.build("t.toml", {"datacenter": {"node": 3}})
