@@ -7,7 +7,7 @@ connection; ``proxy node addr`` returns the one clusterproxy standing for
 """
 
 import skypy
-from skypy import socket
+from skypy import cluster, socket
 
 proxies = {}  # (node, addr) -> the proxy's handle
 starting = {}  # (node, addr) -> responders of requests waiting for that proxy to start
@@ -15,6 +15,10 @@ starting = {}  # (node, addr) -> responders of requests waiting for that proxy t
 
 async def accept(id, address):
     host, port = address
+    if not cluster.options().allows(host):
+        socket.close_fd(id)
+        skypy.error(f"cluster: {host}:{port} is not in [cluster] allow: connection closed")
+        return
     await skypy.newservice("clusteragent", id, f"{host}:{port}")
 
 
@@ -22,6 +26,9 @@ async def listen(host, port):
     id, host, port = await socket.listen(host, port)
     await socket.start(id, accept)
     skypy.error(f"cluster: listening on {host}:{port}")
+    if host in ("0.0.0.0", "::"):
+        who = "any host that reaches it" if cluster.options().allow is None else "the hosts of [cluster] allow"
+        skypy.error(f"cluster: {host}:{port} is every interface: {who} may call this node's services")
     return host, port
 
 

@@ -1,11 +1,12 @@
 """The cluster port's bounds, on real sockets: the largest multipart request, the
-parts a connection may leave unfinished, and who may connect."""
+parts a connection may leave unfinished, and who may connect ([cluster] allow)."""
 
 import pytest
 import trio
 
 import skypy
 from skypy import cluster, netpack
+from skypy._core.config import build
 from skypy.cluster import wire
 
 LIMIT = 100_000
@@ -65,3 +66,30 @@ async def echo_service():
 
 def test_the_limit_defaults_to_64_mib():
     assert cluster.ClusterOptions().max_request == 64 << 20
+
+
+@pytest.mark.skypy_config(cluster={"allow": ["10.0.0.0/8", "::1"]})
+async def test_a_peer_outside_allow_is_closed_with_one_line(node):
+    _, port = await cluster.open(0)
+    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    assert await closed_by_the_node(stream)
+    assert await node.wait_for_log("cluster: 127.0.0.1:")
+    assert (await node.wait_for_log("is not in [cluster] allow")).endswith("connection closed")
+
+
+@pytest.mark.skypy_config(cluster={"allow": ["127.0.0.0/8"]})
+async def test_a_peer_inside_allow_is_served(node):
+    cluster.register("store", await node.newservice(echo_service))
+    _, port = await cluster.open(0)
+    cluster.reload({"self": f"127.0.0.1:{port}"})
+    assert await cluster.call("self", "@store", "hi") == "hi"
+
+
+async def test_listening_on_every_interface_is_logged(node):
+    _, port = await cluster.open(0)
+    assert "any host that reaches it may call" in await node.wait_for_log(f"0.0.0.0:{port} is every interface")
+
+
+def test_an_allow_entry_that_is_no_address_is_a_config_error():
+    with pytest.raises(skypy.ConfigError, match=r"key 'cluster.allow' must be a list of addresses or networks"):
+        build("my.toml", {"cluster": {"allow": ["10.0.0.0/8", "intranet"]}})
