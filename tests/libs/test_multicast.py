@@ -172,3 +172,36 @@ async def test_across_nodes_order_is_the_owners_and_each_message_crosses_once(no
     # One message per publish reached node b, whatever the number of subscribers
     # there; b's own publishes went to the owner (through the cluster agent, not here).
     assert crossed == 60
+
+
+@pytest.mark.skypy_config(**NODE_A)
+async def test_a_node_whose_subscribers_come_and_go_gets_unbroken_runs(node, tmp_path):
+    ch = await multicast.new()
+    reference = []
+    await skypy.newservice(subscriber(ch, reference))
+    runs = [[], [], []]
+    publishing = trio.Event()
+    stop = trio.Event()
+
+    async def publisher():
+        n = 0
+        while not stop.is_set():
+            multicast.publish(ch, n)
+            n += 1
+            publishing.set()
+            await skypy.sleep(0.001)
+
+    with trio.fail_after(10):
+        async with node_b(node, [tmp_path]) as b:
+            await skypy.newservice(lambda: skypy.fork(publisher))
+            await publishing.wait()
+            for run in runs:  # each the only subscriber on b: it joins, and b leaves after it
+                await b.newservice(subscriber(ch, run, leave_after=10))
+                await wait_until(lambda run=run: len(run) == 10, timeout=5)
+            # b, with nobody listening, told the owner on the next message: no more cross.
+            links = node.node.extensions["multicast"].owned[ch]
+            await wait_until(lambda: not links, timeout=5)
+            stop.set()
+    assert reference == [(n,) for n in range(len(reference))]
+    for run in runs:
+        assert len(run) == 10 and contiguous_in(run, reference)
