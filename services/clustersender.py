@@ -62,7 +62,9 @@ def req(addr, msg):
     reply = skypy.response()
 
     def answer(ok, value):
-        where = f"cluster node [{node}] {skypy.address(addr) if type(addr) is int else addr}"
+        # Address 0 is a name query (cluster.query), not a service.
+        target = addr if type(addr) is not int else skypy.address(addr) if addr else "(name query)"
+        where = f"cluster node [{node}] {target}"
         if not ok:
             text = value if isinstance(value, ChannelClosed) else value.decode(errors="replace")
             reply.fail(f"{where}: {text}")

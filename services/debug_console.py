@@ -36,7 +36,8 @@ async def http(id, request_line):
         pass  # headers, up to the blank line
     parts = request_line.split()
     path = parts[1] if len(parts) > 1 else "/"
-    lines = await console.run(" ".join(unquote(p) for p in path.split("/") if p))
+    # `GET /` names no command: it answers the list of them, as `help` does.
+    lines = await console.run(" ".join(unquote(p) for p in path.split("/") if p) or "help")
     body = "".join(line + "\n" for line in lines).encode()
     head = (
         "HTTP/1.1 200 OK\r\n"

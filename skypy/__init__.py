@@ -64,6 +64,7 @@ from ._core.message import (
     PTYPE_TRACE as PTYPE_TRACE,
     Message as Message,
     address as address,
+    handle as handle,
 )
 from .embed import RunningNode as RunningNode, open_node as open_node
 from .errors import (
@@ -84,7 +85,7 @@ __all__ = [
     "PTYPE_RESPONSE", "PTYPE_SOCKET", "PTYPE_SYSTEM", "PTYPE_TEXT", "PTYPE_TRACE",
     "CallError", "Config", "CriticalSection", "ConfigError", "Interrupted", "Message", "PackError", "ReloadError", "Responder",
     "ResponseError", "RunningNode", "ServiceNotFound", "SkypyError", "UnpackError",
-    "address", "call", "dispatch", "dispatch_commands", "error", "fork", "getenv", "ignoreret",
+    "address", "call", "dispatch", "dispatch_commands", "error", "fork", "getenv", "handle", "ignoreret",
     "info_func", "kill", "localname", "name", "newservice", "now", "open_node", "pack", "queryservice", "queue",
     "rawcall", "redirect", "register", "register_protocol", "reload", "response", "ret", "self", "send",
     "setenv", "sleep", "timeout", "uniqueservice", "unlocked", "unpack", "wait", "wakeup", "yield_",

@@ -276,8 +276,11 @@ def error(*args: Any) -> None:
 
 
 def getenv(key: str) -> Any:
-    """A value from the config's ``[env]`` table or `setenv`, or None."""
-    return running().node.env.get(key)
+    """A value from the config's ``[env]`` table or `setenv`, else the config's own key
+    (``getenv("harbor")``, as skynet's env holds its config), or None."""
+    node = running().node
+    env = node.env
+    return env[key] if key in env else node.config.value(key)
 
 
 def setenv(key: str, value: Any) -> None:

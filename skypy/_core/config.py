@@ -1,13 +1,18 @@
 """Node configuration: a TOML file (keys named as skynet names them), checked up front.
 
 A bad config stops start-up with one line naming the file, the key and the
-reason; nothing is half-started.
+reason; nothing is half-started. Values given later (``skypy run --set``,
+``open_node(**overrides)``, a multi-node config's ``[node.NAME]`` tables)
+are merged over the file's key by key: a table given again keeps the keys
+it does not mention, so ``--set env.kv_port=7001`` leaves ``env.kv_host``.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import signal
+import tempfile
 import tomllib
 from pathlib import Path
 from typing import Any, Callable
@@ -42,7 +47,9 @@ class Config:
     service_path: list[Path] = attrs.Factory(lambda: [shipped("services")])
     logger: Path | None = None
     logservice: str = "logger"
-    logpath: Path = attrs.Factory(Path.cwd)
+    # Message logs (the console's `logon`): the log file's folder, else a
+    # temporary one; never the current folder, which may be a source tree.
+    logpath: Path = attrs.Factory(lambda: Path(tempfile.gettempdir()))
     copy_messages: bool = False
     env: dict[str, Any] = attrs.Factory(dict)
     console: dict[str, Any] | None = None
@@ -52,6 +59,24 @@ class Config:
     watchdog: dict[str, Any] = attrs.Factory(dict)
     # skypy.datacenter: `node`, the cluster node holding the tree (else each node holds its own).
     datacenter: dict[str, Any] = attrs.Factory(dict)
+    # A multi-node config's `[node.NAME]` tables: keys that node takes over
+    # the shared ones (`select_node` applies them).
+    node_tables: dict[str, dict[str, Any]] = attrs.Factory(dict)
+    base_dir: Path = attrs.Factory(Path.cwd)
+
+    def value(self, key: str) -> Any:
+        """The top-level config key `key` as the file gives it (paths as strings), or None.
+
+        What `getenv` falls back to, as skynet's env holds every config key.
+        """
+        if key not in _CHECKS or key == "node" and self.node is None:
+            return None
+        value = getattr(self, key)
+        if isinstance(value, Path):
+            return str(value)
+        if isinstance(value, list):
+            return [str(v) if isinstance(v, Path) else v for v in value]
+        return value
 
 
 def _scalar(value: Any) -> bool:
@@ -105,14 +130,20 @@ _CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "logpath": ("a folder name (string)", lambda v: isinstance(v, (str, Path))),
     "copy_messages": ("true or false", lambda v: type(v) is bool),
     "env": ("a table of strings, numbers or booleans", lambda v: isinstance(v, dict) and all(map(_scalar, v.values()))),
-    "console": ("a table (host, port, greeting_delay)", lambda v: isinstance(v, dict)),
+    "console": (
+        "a table (host, port, greeting_delay), or false for none",
+        lambda v: isinstance(v, dict) or v is False or v is None,
+    ),
     "watchdog": ("a table (endless, interrupt, signal)", lambda v: isinstance(v, dict)),
     "datacenter": ("a table (node)", lambda v: isinstance(v, dict)),
     "cluster": (
         'a table of node = "host:port" or false, and the settings allow, heartbeat, max_request',
         lambda v: isinstance(v, dict) and all(_node_address(a) for k, a in v.items() if k not in CLUSTER_SETTINGS),
     ),
-    "node": ("the name of this node in [cluster] (string)", lambda v: isinstance(v, str) and v != ""),
+    "node": (
+        "the name of this node in [cluster] (string), or [node.NAME] tables of per-node keys",
+        lambda v: isinstance(v, str) and v != "" or isinstance(v, dict) and all(isinstance(t, dict) for t in v.values()),
+    ),
     "nodes": ("a list of node names from [cluster]", lambda v: isinstance(v, list) and all(isinstance(n, str) for n in v)),
 }
 
@@ -147,18 +178,48 @@ _DATACENTER_CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
 }
 
 
+# skynet config keys with no skypy equivalent, and what takes their place.
+SKYNET_KEYS = {
+    "thread": "a node runs on one core; list several nodes in `nodes` to use more cores",
+    "daemon": "skypy runs in the foreground; run it under a supervisor (systemd, docker) or nohup",
+    "bootstrap": "skypy starts its logger itself; name your first service in `start`",
+    "luaservice": "services are Python files found on `service_path`",
+    "lualoader": "services are Python files found on `service_path`",
+    "lua_path": "services import Python modules as usual; `service_path` lists service folders",
+    "lua_cpath": "services import Python modules as usual",
+    "cpath": "there are no C services; services are Python files on `service_path`",
+    "standalone": "nodes join with [cluster], not harbor's master/slave",
+    "master": "nodes join with [cluster], not harbor's master/slave",
+    "address": "nodes join with [cluster], not harbor's master/slave",
+    "preload": "import what every service needs in the services themselves",
+}
+
+
 def _check(source: str, table: dict[str, Any], checks: dict[str, tuple[str, Callable[[Any], bool]]], prefix: str = "") -> None:
     for key, value in table.items():
         if key not in checks:
+            if not prefix and key in SKYNET_KEYS:
+                raise ConfigError(f"{source}: key '{key}' is skynet's, not skypy's: {SKYNET_KEYS[key]}")
             known = ", ".join(sorted(checks))
-            raise ConfigError(f"{source}: unknown key '{prefix}{key}' (known keys: {known})")
+            hint = "; a value of your own: put it under [env], where getenv reads it" if not prefix else ""
+            raise ConfigError(f"{source}: unknown key '{prefix}{key}' (known keys: {known}){hint}")
         what, ok = checks[key]
         if not ok(value):
             raise ConfigError(f"{source}: key '{prefix}{key}' must be {what}, not {value!r}")
 
 
+def _merged(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """`new` over `old`, table by table: a key `new` does not mention keeps its value."""
+    merged = dict(old)
+    for key, value in new.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            value = _merged(merged[key], value)
+        merged[key] = value
+    return merged
+
+
 def build(source: str, values: dict[str, Any], base_dir: Path | None = None, base: Config | None = None) -> Config:
-    """A Config from `values` checked key by key; relative paths are taken from `base_dir`."""
+    """A Config from `values` checked key by key, merged over `base`; relative paths are taken from `base_dir`."""
     _check(source, values, _CHECKS)
     if isinstance(values.get("console"), dict):
         _check(source, values["console"], _CONSOLE_CHECKS, "console.")
@@ -169,14 +230,28 @@ def build(source: str, values: dict[str, Any], base_dir: Path | None = None, bas
     if isinstance(values.get("cluster"), dict):
         settings = {k: v for k, v in values["cluster"].items() if k in CLUSTER_SETTINGS}
         _check(source, settings, CLUSTER_SETTINGS, "cluster.")
-    here = base_dir or Path.cwd()
-    config = attrs.evolve(base or Config(), source=source)
+    # A config built over a file's still comes from that file (cluster.reload
+    # re-reads it); `source` names where these values came from, in errors.
+    keeps_source = base is not None and base.source != "defaults"
+    config = attrs.evolve(base or Config()) if keeps_source else attrs.evolve(base or Config(), source=source)
+    here = base_dir or config.base_dir
+    if base_dir is not None:
+        config.base_dir = base_dir
     for key, value in values.items():
         if key == "service_path":
             value = [here / p for p in value] + [shipped("services")]
         elif key in ("logger", "logpath"):
             value = here / value
+        elif key == "console" and value is False:
+            value = None
+        elif key == "node" and isinstance(value, dict):
+            key, value = "node_tables", _merged(config.node_tables, value)
+        elif isinstance(value, dict):
+            value = _merged(getattr(config, key) or {}, value)
         setattr(config, key, value)
+    if "logger" in values and "logpath" not in values and config.logger is not None:
+        config.logpath = config.logger.parent
+    _check_logger(source, config.logger)
     if config.start is not None:
         try:
             ServiceLoader(config.service_path).find(config.start)
@@ -187,7 +262,50 @@ def build(source: str, values: dict[str, Any], base_dir: Path | None = None, bas
         for name in names:
             if not config.cluster.get(name):
                 raise ConfigError(f"{source}: key '{key}': {name!r} has no address in [cluster]")
+    for name, table in config.node_tables.items():
+        if "node" in table or "nodes" in table:
+            raise ConfigError(f"{source}: [node.{name}] cannot set 'node' or 'nodes'")
+        _check(source, table, _CHECKS, f"node.{name}.")
     return config
+
+
+def _check_logger(source: str, logger: Path | None) -> None:
+    """A log file the node could not open is a config error, found before anything starts."""
+    if logger is None:
+        return
+    folder = logger.parent
+    if logger.is_dir():
+        raise ConfigError(f"{source}: key 'logger': {logger} is a folder, not a file")
+    if not folder.is_dir():
+        raise ConfigError(f"{source}: key 'logger': no folder {folder} to write {logger.name} in")
+    if not os.access(logger if logger.exists() else folder, os.W_OK):
+        raise ConfigError(f"{source}: key 'logger': {logger} is not writable")
+
+
+def select_node(config: Config, name: str) -> Config:
+    """`config` as node `name` runs it: its ``[node.NAME]`` table merged over the shared keys."""
+    table = config.node_tables.get(name, {})
+    return build(config.source, {**table, "node": name}, config.base_dir, base=config)
+
+
+def assignments(texts: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` settings (``skypy run --set``) as config values: a dotted key names a
+    key in a table (``console.port=0``), and VALUE is TOML (a bare word is a string)."""
+    values: dict[str, Any] = {}
+    for text in texts:
+        key, sep, raw = text.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"--set {text}: expected KEY=VALUE, such as console.port=0")
+        try:
+            value = tomllib.loads(f"value = {raw.strip()}")["value"]
+        except tomllib.TOMLDecodeError:
+            value = raw.strip()
+        parts = key.split(".")
+        for part in reversed(parts[1:]):
+            value = {part: value}
+        values = _merged(values, {parts[0]: value})
+    return values
 
 
 def load(path: str | Path) -> Config:

@@ -46,6 +46,14 @@ def address(handle: int) -> str:
     return f":{handle:08x}"
 
 
+def handle(text: str) -> int:
+    """Parse an address as `address` prints it (``":0000000a"``) back into the handle."""
+    digits = text.removeprefix(":")
+    if not text.startswith(":") or not 1 <= len(digits) <= 8 or not all(c in "0123456789abcdefABCDEF" for c in digits):
+        raise ValueError(f"{text!r} is not an address such as ':0000000a'")
+    return int(digits, 16)
+
+
 def harbor_of(handle: int) -> int:
     """The node (harbor) id in the top 8 bits of a handle."""
     return handle >> HARBOR_SHIFT

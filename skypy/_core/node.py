@@ -18,7 +18,7 @@ import trio
 from ..errors import ServiceExit, ServiceNotFound, SkypyError
 from .config import Config
 from .loader import ServiceLoader
-from .message import HARBOR_SHIFT, LOCAL_MASK, PTYPE_ERROR, PTYPE_RESPONSE, PTYPE_TEXT, RawMessage, address
+from .message import HARBOR_SHIFT, LOCAL_MASK, PTYPE_ERROR, PTYPE_RESPONSE, PTYPE_TEXT, RawMessage, address, handle as parse_address
 from .meter import Meter
 from .protocol import Handler, ProtocolTable
 from .request import ServedRequest
@@ -82,7 +82,7 @@ class Node:
         return self.harbor << HARBOR_SHIFT | self._last_id
 
     def resolve(self, addr: int | str) -> int:
-        """A handle for `addr` (a handle or a ``.name``); ServiceNotFound if the name is unknown."""
+        """A handle for `addr` (a handle, ``":0000000a"`` or a ``.name``); ServiceNotFound if the name is unknown."""
         if type(addr) is int:
             return addr
         if isinstance(addr, str) and addr.startswith("."):
@@ -90,7 +90,12 @@ class Node:
             if handle is None:
                 raise ServiceNotFound(f"no service is named {addr}")
             return handle
-        raise ServiceNotFound(f"{addr!r} is not an address (a handle or a .name)")
+        if isinstance(addr, str) and addr.startswith(":"):
+            try:
+                return parse_address(addr)
+            except ValueError:
+                pass
+        raise ServiceNotFound(f"{addr!r} is not an address (a handle, a ':0000000a' string or a .name)")
 
     def post(self, dest: int, msg: RawMessage) -> None:
         """Put `msg` in `dest`'s mailbox; a message to a dead address is dropped or refused."""

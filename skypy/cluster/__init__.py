@@ -20,6 +20,7 @@ one service to another node arrive in the order they were made.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
@@ -28,6 +29,7 @@ from .._api import messages as api
 from .._api.lifecycle import uniqueservice
 from .._api.messages import running
 from .._core import config
+from .._core.message import handle
 from ..errors import CallError
 from ..serialize import pack
 from ._routes import ClusterOptions, ClusterRoutes, forward
@@ -41,7 +43,9 @@ Address = int | str
 
 
 def _target(addr: Address) -> Address:
-    """Check a remote address: a handle, a ``.name`` or an ``@name``."""
+    """Check a remote address: a handle (or ``":0000000a"``), a ``.name`` or an ``@name``."""
+    if isinstance(addr, str) and addr.startswith(":"):
+        return handle(addr)
     if (type(addr) is int and addr > 0) or (isinstance(addr, str) and addr[:1] in (".", "@") and len(addr) > 1):
         return addr
     raise ValueError(f"cluster address {addr!r} is not a handle, a '.name' or an '@name'")
@@ -87,11 +91,23 @@ async def call(node: str, addr: Address, *args: Any, timeout: float | None = Non
 async def _request(node: str, addr: int | str, msg: bytes, timeout: float | None) -> tuple[Any, ...]:
     svc = running()
     route = ClusterRoutes.of(svc.node).route(node)
-    if route.sender is not None:
-        return await api.rawcall(route.sender, "lua", "req", addr, msg, timeout=timeout)
-    session = svc.new_session()
-    forward(node, svc.handle, session, ("req", addr, msg))
-    return await api.wait_answer(session, timeout)
+    try:
+        if route.sender is not None:
+            return await api.rawcall(route.sender, "lua", "req", addr, msg, timeout=timeout)
+        session = svc.new_session()
+        forward(node, svc.handle, session, ("req", addr, msg))
+        return await api.wait_answer(session, timeout)
+    except CallError as exc:
+        # The sender's answer names the remote node and service; the caller
+        # never heard of the sender, so its handle is left out.
+        reason = _SENDER_FAILED.sub("", str(exc), count=1)
+        if reason == str(exc):
+            raise
+        raise CallError(reason) from None
+
+
+# How a failure answered by a sender reads once `call` has wrapped it.
+_SENDER_FAILED = re.compile(r"^call to :[0-9a-f]{8} failed: (?=cluster node \[)")
 
 
 def send(node: str, addr: Address, *args: Any) -> None:

@@ -98,7 +98,7 @@ def _service(text: str | None) -> Service:
     if text.startswith("."):
         handle = node.names.get(text)
         if handle is None:
-            raise SkypyError(f"Not a valid name: {text}")
+            raise SkypyError(f"Not a valid name: no service is named {text} (list shows every service)")
     else:
         try:
             handle = int(text.removeprefix(":"), 16)
@@ -114,8 +114,14 @@ def _describe(svc: Service) -> str:
 
 
 async def _ask_all(command: str) -> dict[Service, Any]:
-    """Every service's answer to a debug `command`, asked all at once; TIMEOUT after 3 s."""
-    services = list(_node().services.values())
+    """Every service's answer to a debug `command`, asked all at once; TIMEOUT after 3 s.
+
+    The console asks itself last, once the others' answers are in: asked
+    with them, its own `mqlen` would count those answers, queued for it, as
+    if it had a backlog.
+    """
+    me = api.running()
+    services = [svc for svc in _node().services.values() if svc is not me]
     answers: dict[Service, Any] = {}
     done = object()
 
@@ -131,7 +137,9 @@ async def _ask_all(command: str) -> dict[Service, Any]:
 
     for svc in services:
         fork(ask, svc)
-    await wait(done)  # forks start only once this coroutine suspends here
+    if services:
+        await wait(done)  # forks start only once this coroutine suspends here
+    answers[me] = await api.call(me.handle, "debug", command)
     return answers
 
 
@@ -245,8 +253,8 @@ async def cmd_logoff(addr: str | None = None) -> Answer:
     return None
 
 
-async def cmd_getenv(key: str | None = None) -> Answer:
-    value = api.getenv(key) if key else None
+async def cmd_getenv(key: str) -> Answer:
+    value = api.getenv(key)
     if value is None:
         raise SkypyError(f"getenv: {key} is not set")
     return _text(value)

@@ -66,6 +66,16 @@ async def test_an_unknown_remote_name_or_address_fails_the_call(node, db):
         await cluster.query("db", "nosuch")
 
 
+async def test_a_failed_remote_call_names_the_node_and_service_not_a_local_helper(node, db):
+    with pytest.raises(skypy.CallError) as failed:
+        await cluster.call("db", "@nosuch", "echo")
+    assert str(failed.value).startswith("cluster node [db] @nosuch: Invalid name")
+
+
+async def test_a_remote_address_may_be_given_as_text(node, db):
+    assert await cluster.call("db", skypy.address(STORE), "echo", "by text") == "by text"
+
+
 async def test_query_returns_the_handle_of_a_registered_name(node, db):
     assert await cluster.query("db", "store") == STORE
 

@@ -1,5 +1,9 @@
 """Configs: a bad one stops start-up naming the file, the key and the reason."""
 
+import re
+import tempfile
+from pathlib import Path
+
 import pytest
 
 import skypy
@@ -88,3 +92,40 @@ async def test_open_node_overrides_are_checked_like_config_keys():
     with pytest.raises(skypy.ConfigError, match="open_node\\(\\): key 'harbor'"):
         async with skypy.open_node(harbor=300):
             pass
+
+
+@pytest.mark.parametrize(
+    "key, replacement",
+    [("thread = 8", "list several nodes in `nodes`"), ('bootstrap = "snlua bootstrap"', "name your first service in `start`")],
+)
+def test_a_skynet_key_names_what_replaces_it(tmp_path, key, replacement):
+    path = write(tmp_path, key + "\n")
+    with pytest.raises(skypy.ConfigError, match=rf"key '{key.split()[0]}' is skynet's, not skypy's: .*{re.escape(replacement)}"):
+        config.load(path)
+
+
+def test_overrides_merge_tables_key_by_key(tmp_path):
+    path = write(tmp_path, '[env]\nkv_host = "127.0.0.1"\nkv_port = 7201\n[console]\nport = 8000\n')
+    settings = config.build("overrides", {"env": {"kv_port": 0}, "console": {"host": "::1"}}, base=config.load(path))
+    assert settings.env == {"kv_host": "127.0.0.1", "kv_port": 0}
+    assert settings.console == {"port": 8000, "host": "::1"}
+
+
+def test_console_false_turns_the_console_off(tmp_path):
+    assert config.build("x", {"console": False}, base=config.load(write(tmp_path, "[console]\nport = 0\n"))).console is None
+
+
+def test_message_logs_go_beside_the_log_file(tmp_path):
+    (tmp_path / "logs").mkdir()
+    settings = config.load(write(tmp_path, 'logger = "logs/node.log"\n'))
+    assert settings.logpath == tmp_path / "logs"
+
+
+def test_message_logs_go_to_a_temporary_folder_without_a_log_file():
+    assert config.Config().logpath == Path(tempfile.gettempdir())
+
+
+async def test_getenv_also_reads_the_configs_own_keys(tmp_path):
+    path = write(tmp_path, 'harbor = 3\n[env]\nregion = "eu"\n')
+    async with open_test_node(path):
+        assert (skypy.getenv("harbor"), skypy.getenv("region"), skypy.getenv("start")) == (3, "eu", None)

@@ -350,3 +350,37 @@ async def test_a_new_connection_is_greeted_after_greeting_delay_seconds_of_silen
     assert await client.line() == "Welcome to skynet console"
     assert trio.current_time() - start >= 5
     await client.stream.aclose()
+
+
+async def test_an_unknown_name_says_no_service_has_it(console):
+    assert await console.ask("info .nope") == [
+        "Not a valid name: no service is named .nope (list shows every service)", "<CMD Error>"
+    ]
+
+
+async def test_getenv_without_a_key_shows_how_to_use_it(console):
+    assert await console.ask("getenv") == ["Wrong arguments; getenv key", "<CMD Error>"]
+
+
+@SLOW_GREETING
+async def test_http_get_of_the_root_answers_the_command_list(node):
+    url = f"http://127.0.0.1:{console_port()}/"
+    with await trio.to_thread.run_sync(functools.partial(urllib.request.urlopen, url, timeout=10)) as response:
+        body = (await trio.to_thread.run_sync(response.read)).decode()
+    assert body.startswith("call\t") and "stat\tDump all stats\n" in body and body.endswith("<CMD OK>\n")
+
+
+async def test_stat_does_not_count_the_answers_it_waits_for_as_the_consoles_backlog(console):
+    for _ in range(5):
+        await skypy.newservice(echo_service)
+    [me] = [addr for addr, what in table(await console.ask("list")).items() if what.startswith("debug_console")]
+    assert "\tmqlen:0\t" in table(await console.ask("stat"))[me]
+
+
+async def test_start_passes_an_address_a_service_can_use(node, console, tmp_path):
+    (tmp_path / "caller.py").write_text(
+        "import skypy\nasync def main(target):\n    skypy.error('answer', await skypy.call(target, 'lua', 'hi'))\n"
+    )
+    echo = skypy.address(await skypy.newservice(echo_service))
+    assert (await console.ask(f"start caller {echo}"))[-1] == "<CMD OK>"
+    await node.wait_for_log("answer hi")
