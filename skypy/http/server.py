@@ -30,19 +30,19 @@ __all__ = ["agent", "serve", "serve_connection"]
 
 async def serve(
     app: Handler | None = None, host: str = "127.0.0.1", port: int = 0, *,
-    agent: str | None = None, agents: int = 0, limits: Limits = DEFAULT_LIMITS,
+    agent: str | Callable[..., Awaitable[None]] | None = None, agents: int = 0, limits: Limits = DEFAULT_LIMITS,
     max_message_size: int = websocket.DEFAULT_MAX_MESSAGE_SIZE,
 ) -> tuple[str, int]:
     """Listen on `host`:`port` (0: any free port) and serve HTTP; returns (host, real port).
 
     With `app`, the running service serves every connection itself, a
-    coroutine each. With `agent` (a service name), each connection's socket
+    coroutine each. With `agent` (a service name, or a main), each connection's socket
     id goes to an agent service instead: a new one per connection, which
     exits when it closes, or with `agents` = N one of N started now, in
     turn. The agent module's main is ``http.agent(app)``.
     """
     if (app is None) == (agent is None):
-        raise ValueError("serve needs an app or an agent, not both")
+        raise ValueError("serve needs an app or an agent: exactly one of them")
     listen_id, host, port = await socket.listen(host, port)
     if app is not None:
         handler = app
@@ -64,7 +64,12 @@ async def serve(
             _messages.send(pool[turn], "lua", "connection", id, client[0], client[1], False)
         else:
             # A new agent per connection, which exits once its connection has closed.
-            addr = await _lifecycle.newservice(name)
+            try:
+                addr = await _lifecycle.newservice(name)
+            except Exception as exc:
+                socket.close_fd(id)  # nobody else will: the connection was never handed over
+                _messages.error(f"http: no agent for {client[0]}:{client[1]}, connection closed: {exc}")
+                return
             _messages.send(addr, "lua", "connection", id, client[0], client[1], True)
 
     await socket.start(listen_id, hand_over)

@@ -192,6 +192,12 @@ async def test_agent_mode_with_a_pool_hands_connections_to_its_agents_in_turn(no
     assert answers[0] == answers[2] != answers[1] == answers[3]
 
 
+async def test_a_connection_no_agent_can_take_is_closed_and_logged(node):
+    _, port = await start_server(node, agent="no_such_agent")
+    assert await exchange(port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n") == b""
+    await node.wait_for_log("http: no agent for 127.0.0.1:")
+
+
 # --- static files ----------------------------------------------------------------
 
 
