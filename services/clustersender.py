@@ -7,21 +7,35 @@ connection is a socketchannel in session mode, dialled on first use with
 no handshake. Every request goes out with `write`, in the order it came:
 skynet sends multipart requests with `lwrite`, which lets later requests
 overtake them; we keep the order instead.
+
+A frozen peer (a stopped process, a dead host whose connection is still
+up) must not hang calls: while calls wait, a peer silent for half of
+`[cluster] heartbeat` seconds is sent a name query, which any live skynet
+or skypy node answers at once, and one silent for the whole heartbeat is
+declared dead: its calls fail and the next call dials again. An idle link
+sends nothing extra.
 """
 
 from collections import deque
 
 import skypy
+from skypy import cluster
 from skypy.cluster import wire
 from skypy.netpack import PacketDecoder
-from skypy.serialize import UnpackError, unpack
+from skypy.serialize import UnpackError, pack, unpack
 from skypy.socketchannel import Channel, ChannelClosed
 
 SESSION_MAX = 0xFFFF_FFFF
+# What a heartbeat probe asks the peer for: a name query is ordinary
+# traffic to skynet's cluster too, answered at once ("name not found").
+PROBE_NAME = "skypy.heartbeat"
 
 node = ""
 channel: Channel
 last_session = 0
+waiting = 0  # calls sent and not yet answered
+last_heard = 0.0  # when the peer last sent bytes, or calls began waiting on a quiet link
+watching = False  # a coroutine runs `watch`
 
 
 class Responses:
@@ -39,7 +53,9 @@ class Responses:
             self.responses = wire.ResponseDecoder()
             self.ready.clear()
         while not self.ready:
-            for body in self.packets.feed(await sock.read()):
+            data = await sock.read()
+            heard()
+            for body in self.packets.feed(data):
                 response = self.responses.feed(body)
                 if response is not None:
                     self.ready.append(response)
@@ -56,15 +72,27 @@ def new_session():
             return last_session
 
 
+def heard():
+    global last_heard
+    last_heard = skypy.now()
+
+
 def req(addr, msg):
+    global waiting, watching
     session = new_session()
     packets = wire.encode_request(addr, session, msg)
     reply = skypy.response()
+    if not waiting:
+        heard()  # silence counts from the moment a call waits
+    waiting += 1
+    if not watching:
+        watching = True
+        skypy.fork(watch)
 
     def answer(ok, value):
-        # Address 0 is a name query (cluster.query), not a service.
-        target = addr if type(addr) is not int else skypy.address(addr) if addr else "(name query)"
-        where = f"cluster node [{node}] {target}"
+        global waiting
+        waiting -= 1
+        where = f"cluster node [{node}] {skypy.address(addr) if type(addr) is int else addr}"
         if not ok:
             text = value if isinstance(value, ChannelClosed) else value.decode(errors="replace")
             reply.fail(f"{where}: {text}")
@@ -79,7 +107,37 @@ def req(addr, msg):
     try:
         channel.post(packets, session, answer)
     except ChannelClosed as exc:
+        waiting -= 1
         reply.fail(f"cluster node [{node}]: {exc}")
+
+
+async def watch():
+    """While calls wait: probe a peer silent for half the heartbeat, drop one silent for all of it."""
+    global watching
+    heartbeat = cluster.options().heartbeat
+    probed = None  # the silence that was probed, by when it began
+    try:
+        while waiting:
+            quiet = skypy.now() - last_heard
+            if quiet >= heartbeat:
+                channel.disconnect(f"no answer for {heartbeat:g} s (heartbeat): declared dead")
+                return
+            if quiet >= heartbeat / 2 and probed != last_heard:
+                probed = last_heard
+                probe()
+            due = heartbeat if probed == last_heard else heartbeat / 2
+            await skypy.sleep(max(due - quiet, 0.001))
+    finally:
+        watching = False
+
+
+def probe():
+    """A name query, answered at once by any live node; its bytes show the link is alive."""
+    session = new_session()
+    try:
+        channel.post(wire.encode_request(0, session, pack(PROBE_NAME)), session, lambda ok, value: None)
+    except ChannelClosed:
+        pass  # the link is gone already; its calls have failed
 
 
 def push(addr, msg):

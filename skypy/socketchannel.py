@@ -356,9 +356,14 @@ class Channel(Generic[_K]):
     def changehost(self, host: str, port: int, backup: Sequence[Host] | None = None) -> None:
         """Dial `host`:`port` from now on; the current connection is dropped (its waiters fail)."""
         self._hosts = [(host, port), *(self._hosts[1:] if backup is None else backup)]
+        self.disconnect("the host changed")
+
+    def disconnect(self, reason: str) -> None:
+        """Drop the connection now, as if it had dropped: waiting requests fail with
+        ChannelClosed naming `reason`, and the next request dials again."""
         sock, self._sock = self._sock, None
         if sock is not None:
-            self._fail_all("the host changed")
+            self._fail_all(reason)
             socket.shutdown(sock.id)  # its dispatcher sees it close and releases it
 
     async def close(self) -> None:
