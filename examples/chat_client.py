@@ -1,15 +1,18 @@
 """A terminal client for the chat lobby example (`skypy run` serves it on 127.0.0.1:8888).
 
-    python examples/chat_client.py NAME [--host 127.0.0.1] [--port 8888]
+    .venv/bin/python examples/chat_client.py NAME [--host 127.0.0.1] [--port 8888]
 
-Type a line to say it; /who lists who is in; /quit (or Ctrl-D) leaves.
-The protocol is in README.md ("The chat lobby").
+Type a line to say it; /who lists who is in; /quit, Ctrl-D or Ctrl-C leaves.
+When the server closes the connection first, the client says so and exits
+with status 1. The protocol is in README.md ("The chat lobby").
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+from typing import AsyncIterator
 
 import trio
 
@@ -43,7 +46,8 @@ class Connection:
     async def send(self, text: str) -> None:
         await self.stream.send_all(netpack.pack(text.encode()))
 
-    async def packets(self):  # an async iterator of packets, until the server closes
+    async def packets(self) -> AsyncIterator[bytes]:
+        """The server's packets, until it closes the connection."""
         while data := await self.stream.receive_some(65536):
             for packet in self.decoder.feed(data):
                 yield packet
@@ -65,6 +69,16 @@ async def type_lines(conn: Connection) -> None:
             await conn.send(f"say {text}")
 
 
+async def leave_on_ctrl_c(conn: Connection, left: trio.Event, signals: AsyncIterator[int]) -> None:
+    """Ctrl-C leaves as /quit does: the server answers `bye` and closes."""
+    async for _ in signals:
+        left.set()
+        try:
+            await conn.send("quit")
+        except trio.BrokenResourceError:
+            return  # the server is gone already
+
+
 async def chat(name: str, host: str, port: int) -> int:
     try:
         stream = await trio.open_tcp_stream(host, port)
@@ -79,12 +93,36 @@ async def chat(name: str, host: str, port: int) -> int:
         if first.startswith(b"error"):
             return 1
         break
-    print(f"* {HELP}", flush=True)
+    left = trio.Event()  # we asked to leave: the server's close is expected
+    # Ctrl-C leaves the lobby from the moment the user is told how to leave.
+    with trio.open_signal_receiver(signal.SIGINT) as signals:
+        print(f"* {HELP}", flush=True)
+        return await talk(conn, packets, left, signals, f"{host}:{port}")
+
+
+async def talk(
+    conn: Connection, packets: AsyncIterator[bytes], left: trio.Event, signals: AsyncIterator[int], where: str
+) -> int:
+    """Show the lobby's packets and send what is typed, until the server closes the connection."""
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(type_lines, conn)
-        async for packet in packets:
-            print(show(packet), flush=True)
+        nursery.start_soon(leave_on_ctrl_c, conn, left, signals)
+
+        async def typing() -> None:
+            await type_lines(conn)
+            left.set()
+
+        nursery.start_soon(typing)
+        try:
+            async for packet in packets:
+                if packet == b"bye":
+                    left.set()
+                print(show(packet), flush=True)
+        except trio.BrokenResourceError:
+            pass  # a reset: the server is gone all the same
         nursery.cancel_scope.cancel()  # the server closed: stop reading the keyboard
+    if not left.is_set():
+        print(f"* the server at {where} closed the connection", flush=True)
+        return 1
     return 0
 
 
@@ -94,7 +132,11 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8888)
     args = parser.parse_args()
-    sys.exit(trio.run(chat, args.name, args.host, args.port))
+    try:
+        status = trio.run(chat, args.name, args.host, args.port)
+    except KeyboardInterrupt:  # Ctrl-C before the lobby answered: nothing to leave
+        status = 130
+    sys.exit(status)
 
 
 if __name__ == "__main__":

@@ -19,11 +19,15 @@ def sum_squares(n):
 
 
 async def wait_for_back():
-    """back starts at the same time as front: ask until it answers."""
+    """back starts at the same time as front: ask until it answers, saying once whom we wait for."""
+    said = False
     while True:
         try:
             return await cluster.query("back", "worker0")
-        except skypy.CallError:
+        except skypy.CallError as exc:
+            if not said:
+                skypy.error(f"front: waiting for node back ({exc}); start it with: skypy run CONFIG --node back")
+                said = True
             await skypy.sleep(0.2)
 
 

@@ -1,5 +1,7 @@
 """The default config's start service: launches the examples and says where they are."""
 
+import sys
+
 import skypy
 
 
@@ -10,7 +12,7 @@ async def main():
     watchdog = await skypy.newservice("watchdog")
     conf = {"address": skypy.getenv("chat_address"), "port": skypy.getenv("chat_port"), "maxclient": 1024}
     host, port = await skypy.call(watchdog, "lua", "start", conf)
-    skypy.error(f"chat lobby on {host}:{port}: python examples/chat_client.py NAME --port {port}")
+    skypy.error(f"chat lobby on {host}:{port}: {sys.executable} examples/chat_client.py NAME --port {port}")
     if skypy.getenv("web_port") is not None:
         # The same lobby on the web: a page and a WebSocket endpoint, browser and terminal users together.
         webchat = await skypy.newservice("webchat", await skypy.call(watchdog, "lua", "lobby"))

@@ -73,6 +73,7 @@ from .errors import (
     ResponseError as ResponseError,
     ServiceNotFound as ServiceNotFound,
     SkypyError as SkypyError,
+    StartError as StartError,
 )
 from .ops.debug import info_func as info_func
 from .serialize import PackError as PackError, UnpackError as UnpackError, pack as pack, unpack as unpack
@@ -84,7 +85,7 @@ __all__ = [
     "PTYPE_CLIENT", "PTYPE_DEBUG", "PTYPE_ERROR", "PTYPE_HARBOR", "PTYPE_LUA", "PTYPE_MULTICAST",
     "PTYPE_RESPONSE", "PTYPE_SOCKET", "PTYPE_SYSTEM", "PTYPE_TEXT", "PTYPE_TRACE",
     "CallError", "Config", "CriticalSection", "ConfigError", "Interrupted", "Message", "PackError", "ReloadError", "Responder",
-    "ResponseError", "RunningNode", "ServiceNotFound", "SkypyError", "UnpackError",
+    "ResponseError", "RunningNode", "ServiceNotFound", "SkypyError", "StartError", "UnpackError",
     "address", "call", "dispatch", "dispatch_commands", "error", "fork", "getenv", "handle", "ignoreret",
     "info_func", "kill", "localname", "name", "newservice", "now", "open_node", "pack", "queryservice", "queue",
     "rawcall", "redirect", "register", "register_protocol", "reload", "response", "ret", "self", "send",

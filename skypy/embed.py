@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable
@@ -16,7 +17,7 @@ from ._core.current import current
 from ._core.message import PTYPE_DEBUG
 from ._core.node import CrashHook, LogHook, Node, new_node
 from ._core.service import Service
-from .errors import CallError
+from .errors import CallError, StartError
 from .ops import debug
 
 __all__ = ["RunningNode", "open_node"]
@@ -118,8 +119,9 @@ async def open_node(
     `config` is a Config, a TOML file, or None for the defaults; keyword
     overrides use the config's key names. The logger starts first, then the
     debug console if the config has a ``[console]`` table, then the cluster
-    listener if it names this `node`, then the config's `start` service.
-    Leaving the block exits every service. `on_start`, if given, is called
+    listener if it names this `node`, then the config's `start` service; if
+    one of them fails, StartError names it and why. Leaving the block exits
+    every service. `on_start`, if given, is called
     before any of them starts (to add log or crash hooks).
     """
     settings = _configure(config, overrides)
@@ -141,16 +143,7 @@ async def open_node(
         try:
             if on_start is not None:
                 on_start(running)
-            await lifecycle.newservice(settings.logservice, *([str(settings.logger)] if settings.logger else []))
-            if settings.console is not None:
-                await _start_console(node, {"host": "127.0.0.1", "port": 0, **settings.console})
-            if settings.node is not None:
-                # This process is cluster node `node`: serve the other nodes before
-                # `start` runs, and tell services which node they are on.
-                node.env.setdefault("node", settings.node)
-                await cluster.open(settings.node)
-            if settings.start is not None:
-                await lifecycle.newservice(settings.start, *settings.start_args)
+            await _start(node, settings)
             yield running
         except BaseException as exc:
             failure = exc
@@ -167,15 +160,39 @@ async def open_node(
         raise failure
 
 
-async def _start_console(node: Node, console: dict[str, Any]) -> None:
-    """Start the debug console; a port already taken is logged, not fatal: the node serves on without it."""
-    # The greeting delay is passed only when configured: the service keeps
-    # the default, and `list` shows the console as an operator would start it.
-    delay = [console["greeting_delay"]] if "greeting_delay" in console else []
+async def _start(node: Node, settings: Config) -> None:
+    """Start the logger, the console, the cluster port and the `start` service, in that
+    order; StartError naming the first that failed."""
+    what = f"logger service {settings.logservice!r}"
     try:
-        await lifecycle.newservice("debug_console", console["host"], console["port"], *delay)
+        await lifecycle.newservice(settings.logservice, *([str(settings.logger)] if settings.logger else []))
+        if settings.console is not None:
+            console = {"host": "127.0.0.1", "port": 0, **settings.console}
+            what = f"debug console on {console['host']}:{console['port']}"
+            # The greeting delay is passed only when configured: the service keeps
+            # the default, and `list` shows the console as an operator would start it.
+            delay = [console["greeting_delay"]] if "greeting_delay" in console else []
+            await lifecycle.newservice("debug_console", console["host"], console["port"], *delay)
+        if settings.node is not None:
+            # This process is cluster node `node`: serve the other nodes before
+            # `start` runs, and tell services which node they are on.
+            what = f"cluster port of node {settings.node!r}"
+            node.env.setdefault("node", settings.node)
+            await cluster.open(settings.node)
+        if settings.start is not None:
+            what = f"start service {settings.start!r}"
+            await lifecycle.newservice(settings.start, *settings.start_args)
     except CallError as exc:
-        node.log(api.self(), f"debug console not started: {exc}")
+        raise StartError(f"{what} failed: {_root_cause(exc)}") from exc
+
+
+# The wrapping each call level adds to the failure it passes on.
+_WRAPPED = re.compile(r"^(?:(?:CallError: )?call to :[0-9a-f]{8} failed: )+")
+
+
+def _root_cause(exc: CallError) -> str:
+    """What went wrong at the bottom of a chain of calls: ``SocketError: listen on …``."""
+    return _WRAPPED.sub("", str(exc))
 
 
 async def _flush_log(node: Node) -> None:

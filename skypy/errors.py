@@ -4,7 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "CallError", "ConfigError", "ResponseError", "ServiceExit", "ServiceNotFound", "SkypyError",
-    "SocketClosed", "SocketError",
+    "SocketClosed", "SocketError", "StartError",
 ]
 
 
@@ -26,6 +26,14 @@ class ResponseError(SkypyError):
 
 class ConfigError(SkypyError):
     """A config file is unreadable or wrong; the message names the file and the key."""
+
+
+class StartError(SkypyError):
+    """A node could not start: its logger, debug console, cluster port or start service failed.
+
+    The message names what failed and why, in one line (the service's own
+    traceback is in the log); `skypy run` prints it and exits with status 1.
+    """
 
 
 class ServiceExit(BaseException):

@@ -15,6 +15,10 @@ subscribers cost 10,000 references to one message, not 10,000 copies
 subscribers once, on the cluster link (whose order it keeps), and that
 node's `multicastd` fans it out there. A node whose subscribers have all
 gone tells the owner when the next message arrives, and hears no more.
+
+Unlike skynet's, `subscribe` is awaited: it returns once the owner sends
+to this node, so a service that subscribes and then publishes hears its
+own message even when the channel lives on another node.
 """
 
 from __future__ import annotations
@@ -28,8 +32,9 @@ from ._api.messages import dispatch, getenv, running
 from ._core.message import PTYPE_MULTICAST
 from ._core.node import Node
 
-__all__ = ["deliver", "delete", "link", "new", "publish", "subscribe", "unsubscribe"]
+__all__ = ["Channel", "deliver", "delete", "link", "new", "publish", "subscribe", "unsubscribe"]
 
+# A channel's name: its owner node's name (empty outside a cluster), "/", a number.
 Channel = str
 EXTENSION = "multicast"
 # The name each node's multicastd has in the cluster.

@@ -37,6 +37,7 @@ LAYERS: list[tuple[int, str]] = [
     (6, "skypy.embed"),
     (7, "skypy"),  # the namespace users import: skypy/__init__.py
     (8, "skypy.cli"),
+    (8, "skypy.__main__"),  # python -m skypy: the command
     (8, "skypy._localnodes"),
     (8, "skypy.testing"),
     (9, "services"),

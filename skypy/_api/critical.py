@@ -21,7 +21,11 @@ from typing import Any, Awaitable, Callable, TypeVar
 
 from trio.lowlevel import Task, current_task
 
+from .._core.message import address
+from .._core.service import Service
+from ..errors import SkypyError
 from .coroutines import wait, wakeup
+from .messages import running
 
 T = TypeVar("T")
 
@@ -37,9 +41,12 @@ class _Handing(enum.Enum):
 class CriticalSection:
     """Runs the coroutines that enter it one at a time, in arrival order; re-entrant for its holder."""
 
-    __slots__ = ("_holder", "_depth", "_waiting")
+    __slots__ = ("_service", "_holder", "_depth", "_waiting")
 
     def __init__(self) -> None:
+        # The service whose coroutines it orders, from first use: its hand-over
+        # is a wakeup, which only reaches coroutines of the service making it.
+        self._service: Service | None = None
         self._holder: Task | _Handing | None = None
         self._depth = 0
         # The wait tokens of the coroutines in line, first come first.
@@ -51,6 +58,14 @@ class CriticalSection:
             return await fn(*args)
 
     async def __aenter__(self) -> None:
+        svc = running()
+        if self._service is None:
+            self._service = svc
+        elif self._service is not svc:
+            raise SkypyError(
+                f"this skypy.queue() orders the coroutines of {address(self._service.handle)}, "
+                f"not of {address(svc.handle)}: each service needs its own"
+            )
         task = current_task()
         if self._holder is task:
             self._depth += 1

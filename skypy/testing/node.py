@@ -55,8 +55,10 @@ class NodeUnderTest(RunningNode):
         self.crashes.append(Crash(address(svc.handle), svc.label, what, exc))
 
     async def wait_for_log(self, pattern: str | re.Pattern[str], timeout: float = DEFAULT_TIMEOUT) -> str:
-        """The first line logged since the node started that contains `pattern` (a
-        string) or matches it (a compiled regex), waiting for it if need be."""
+        """The first line logged since the node started that contains `pattern`, waiting
+        for it if need be. A str is plain text, found anywhere in the line
+        (``"client 3 gone"``); for a regular expression pass a compiled one
+        (``re.compile(r"client \\d+ gone")``), searched for in each line."""
         seen = 0
         with trio.move_on_after(timeout):
             while True:
@@ -66,7 +68,14 @@ class NodeUnderTest(RunningNode):
                 seen = len(self.log_lines)
                 await self._logged.park()
         last = "\n".join(text for _, text in self.log_lines[-10:])
-        raise AssertionError(f"{pattern!r} was not logged within {timeout} s; the last lines:\n{last}")
+        if isinstance(pattern, re.Pattern):
+            wanted = f"no line matching the regular expression {pattern.pattern!r}"
+        else:
+            wanted = (
+                f"no line containing the text {pattern!r} (a str is plain text, not a regular "
+                "expression: pass re.compile(...) for one)"
+            )
+        raise AssertionError(f"{wanted} was logged within {timeout} s; the last lines:\n{last}")
 
     def check_crashes(self) -> None:
         """AssertionError naming every crash still listed."""

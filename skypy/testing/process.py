@@ -30,21 +30,38 @@ class NodeProcess:
         return cls(process)
 
     async def wait_for(self, text: str, timeout: float = DEFAULT_TIMEOUT) -> str:
-        """The first log line containing `text`, reading more output as needed."""
+        """The first log line containing `text` (plain text, not a regular expression),
+        reading more output as needed."""
         with trio.fail_after(timeout):
             while True:
                 for line in self.lines:
                     if text in line:
                         return line
-                chunk = await self.stderr.receive_some()
-                if not chunk:
+                if not await self._read():
                     raise AssertionError(f"{text!r} never logged; got {self.lines}")
-                self._pending += chunk
-                *complete, self._pending = self._pending.split(b"\n")
-                self.lines += [line.decode() for line in complete]
+
+    async def output(self, timeout: float = DEFAULT_TIMEOUT) -> list[str]:
+        """Every line the process wrote to stderr, once it has closed it (exited)."""
+        with trio.fail_after(timeout):
+            while await self._read():
+                pass
+        return self.lines
+
+    async def _read(self) -> bool:
+        chunk = await self.stderr.receive_some()
+        if not chunk:
+            return False
+        self._pending += chunk
+        *complete, self._pending = self._pending.split(b"\n")
+        self.lines += [line.decode() for line in complete]
+        return True
 
     async def stop(self, signum: int = signal.SIGINT, timeout: float = DEFAULT_TIMEOUT) -> int:
         """Send `signum` and return the exit status."""
         self.process.send_signal(signum)
+        return await self.wait(timeout)
+
+    async def wait(self, timeout: float = DEFAULT_TIMEOUT) -> int:
+        """The exit status, once the process has exited; trio.TooSlowError after `timeout`."""
         with trio.fail_after(timeout):
             return await self.process.wait()

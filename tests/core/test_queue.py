@@ -1,5 +1,6 @@
 """skypy.queue(): a service's critical section, in arrival order across suspensions, re-entrant for its holder."""
 
+import pytest
 import trio
 
 import skypy
@@ -78,3 +79,17 @@ async def test_a_waiter_cancelled_in_line_leaves_it_and_the_next_gets_the_sectio
     with trio.fail_after(5):
         await skypy.newservice(service)
     assert order == ["holder", "patient", "done"]
+
+
+async def test_a_queue_belongs_to_the_service_that_first_uses_it(node):
+    cs = skypy.queue()
+    async with cs:
+        pass
+
+    async def other():
+        async with cs:
+            pass
+
+    with pytest.raises(skypy.CallError, match="each service needs its own"):
+        await skypy.newservice(other)
+    assert "each service needs its own" in str(node.crashes.pop().exception)

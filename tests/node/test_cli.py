@@ -61,6 +61,9 @@ async def test_a_crashing_service_is_logged_and_the_node_keeps_running(tmp_path)
         ('node = "db"\n[cluster]\nother = "127.0.0.1:2528"\n', "key 'node': 'db' has no address in [cluster]"),
         ('nodes = ["a", "b"]\n[cluster]\na = "127.0.0.1:1"\nb = false\n', "key 'nodes': 'b' has no address"),
         ('[cluster]\ndb = "127.0.0.1"\n', "key 'cluster' must be a table of node = \"host:port\""),
+        ('logger = "/nonexistent/dir/x.log"\n', "key 'logger': no folder /nonexistent/dir to write x.log in"),
+        ("gate_port = 8888\n", "unknown key 'gate_port' (known keys: cluster, console, "),
+        ("daemon = true\n", "key 'daemon' is skynet's, not skypy's: skypy runs in the foreground"),
     ],
 )
 def test_bad_config_stops_with_one_line_and_status_2(tmp_path, text, reason):
@@ -70,6 +73,21 @@ def test_bad_config_stops_with_one_line_and_status_2(tmp_path, text, reason):
     assert result.returncode == 2
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and str(path) in lines[0] and reason in lines[0]
+
+
+def test_an_unknown_key_points_to_env(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text("gate_port = 8888\n")
+    result = subprocess.run([SKYPY, "run", str(path)], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2 and result.stderr.rstrip().endswith("put it under [env], where getenv reads it")
+
+
+def test_a_bad_set_is_a_config_error(tmp_path):
+    result = subprocess.run([SKYPY, "run", "--set", "console.colour=1"], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "skypy: --set: unknown key 'console.colour' (known keys: greeting_delay, host, port)"
+    ]
 
 
 def test_version_and_help():

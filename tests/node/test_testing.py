@@ -1,6 +1,7 @@
 """skypy.testing: the pytest plugin, FakeClient, log waits and the fd leak check."""
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -65,8 +66,62 @@ async def test_wait_for_log_wakes_when_the_line_is_logged(skypy_node):
 
 
 async def test_wait_for_log_names_the_text_it_missed(skypy_node, autojump_clock):
-    with pytest.raises(AssertionError, match="'never' was not logged within 1 s"):
+    with pytest.raises(AssertionError, match="no line containing the text 'never' .* was logged within 1 s"):
         await skypy_node.wait_for_log("never", timeout=1)
+
+
+async def test_wait_for_log_takes_a_str_as_plain_text_and_says_so_when_it_misses(skypy_node, autojump_clock):
+    skypy.error("client 7 gone")
+    with pytest.raises(AssertionError, match=r"the text 'client \.\* gone' \(a str is plain text, not a regular expression"):
+        await skypy_node.wait_for_log("client .* gone", timeout=1)
+
+
+async def test_wait_for_log_searches_each_line_for_a_compiled_regex(skypy_node):
+    skypy.error("client 7 gone")
+    assert await skypy_node.wait_for_log(re.compile(r"client \d+ gone")) == "client 7 gone"
+
+
+async def test_wait_for_log_names_the_regex_it_missed(skypy_node, autojump_clock):
+    with pytest.raises(AssertionError, match=r"no line matching the regular expression 'x\+y' was logged"):
+        await skypy_node.wait_for_log(re.compile(r"x+y"), timeout=1)
+
+
+def test_the_plugin_says_to_set_trio_mode_when_it_is_missing(pytester):
+    pytester.makepyfile("async def test_uses_the_node(skypy_node):\n    pass\n")
+    result = pytester.runpytest()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*skypy_node is an async fixture that pytest-trio runs: set trio_mode = true*"])
+
+
+def test_a_skypy_config_marker_merges_its_tables_over_the_config_file(pytester):
+    pytester.makeini("[pytest]\ntrio_mode = true\n")
+    pytester.makefile(".toml", my='[env]\nkv_host = "127.0.0.1"\nkv_port = 7201\n')
+    pytester.makepyfile(
+        """
+        import pytest
+        import skypy
+
+        @pytest.mark.skypy_config("my.toml", env={"kv_port": 0})
+        async def test_env(skypy_node):
+            assert (skypy.getenv("kv_host"), skypy.getenv("kv_port")) == ("127.0.0.1", 0)
+        """
+    )
+    pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_a_skypy_config_marker_turns_the_console_off_with_false(pytester):
+    pytester.makeini("[pytest]\ntrio_mode = true\n")
+    pytester.makefile(".toml", my="[console]\nport = 0\n")
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.skypy_config("my.toml", console=False)
+        async def test_no_console(skypy_node):
+            assert "debug_console" not in {svc.label for svc in skypy_node.node.services.values()}
+        """
+    )
+    pytester.runpytest().assert_outcomes(passed=1)
 
 
 async def test_fake_client_recv_packet_times_out_when_nothing_comes(autojump_clock):

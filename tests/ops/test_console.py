@@ -320,18 +320,15 @@ async def test_http_answer_ends_with_the_server_closing_the_connection(node):
     assert body.endswith("<CMD OK>\n") and "Welcome" not in received.decode()
 
 
-async def test_a_console_port_already_taken_is_logged_and_the_node_runs_on():
+async def test_a_console_port_already_taken_stops_start_up_as_any_busy_port_does():
     with trio.socket.socket() as taken:
         await taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        async with open_test_node(console={"port": port}) as node:
-            crash = node.crashes.pop()
-            assert (crash.label, crash.what, type(crash.exception)) == ("debug_console", "start", socket.SocketError)
-            assert "debug_console" not in {svc.label for svc in node.node.services.values()}
-            assert await skypy.call(".logger", "debug", "PING") is None
-    [failure] = [text for _, text in node.log_lines if text.startswith("debug console not started")]
-    assert f"127.0.0.1:{port}" in failure
+        where = f"127.0.0.1:{port}"
+        with pytest.raises(skypy.StartError, match=rf"^debug console on {where} failed: SocketError: listen on {where}"):
+            async with open_test_node(console={"port": port}):
+                pass
 
 
 @pytest.mark.skypy_config(console=CONSOLE, watchdog={"endless": 0.2, "interrupt": 0.3})

@@ -1,5 +1,7 @@
 """examples/chat_client.py driven as a person would: lines typed in, lines read off the screen."""
 
+import functools
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -7,6 +9,7 @@ from pathlib import Path
 import pytest
 import trio
 
+from skypy import netpack
 from skypy.testing import NodeProcess
 from tests.helpers.chat import next_of
 
@@ -44,7 +47,8 @@ async def run_client():
 
     async def run(port, name):
         process = await trio.lowlevel.open_process(
-            [sys.executable, str(CLIENT), name, "--port", str(port)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+            [sys.executable, str(CLIENT), name, "--port", str(port)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
         processes.append(process)
         return Terminal(process)
@@ -55,6 +59,7 @@ async def run_client():
         await process.wait()
         await process.stdin.aclose()
         await process.stdout.aclose()
+        await process.stderr.aclose()
 
 
 async def test_a_person_logs_in_hears_others_talks_lists_and_quits(lobby, run_client):
@@ -84,6 +89,34 @@ async def test_end_of_input_leaves_the_lobby(lobby, run_client):
     await alice.process.stdin.aclose()  # Ctrl-D
     assert await next_of(bob, "left") == "left alice"
     assert await alice.exit_status() == 0
+
+
+async def test_ctrl_c_leaves_the_lobby_quietly(lobby, run_client):
+    bob = await lobby.login("bob")
+    alice = await run_client(lobby.port, "alice")
+    assert await alice.read_line() == "* alice joined"
+    assert (await alice.read_line()).startswith("* type to talk")
+    alice.process.send_signal(signal.SIGINT)
+    assert await next_of(bob, "left") == "left alice"
+    assert await alice.read_line() == "* bye"
+    assert await alice.exit_status() == 0
+    assert await alice.process.stderr.receive_some() == b""  # no traceback
+
+
+async def test_the_client_says_when_the_server_closed_the_connection(run_client):
+    async def lobby_that_closes(stream):
+        await stream.receive_some()  # the login
+        await stream.send_all(netpack.pack(b"joined alice"))
+        await stream.aclose()
+
+    async with trio.open_nursery() as nursery:
+        [listener] = await nursery.start(functools.partial(trio.serve_tcp, lobby_that_closes, 0, host="127.0.0.1"))
+        alice = await run_client(listener.socket.getsockname()[1], "alice")
+        assert await alice.read_line() == "* alice joined"
+        assert (await alice.read_line()).startswith("* type to talk")
+        assert (await alice.read_line()).endswith("closed the connection")
+        assert await alice.exit_status() == 1
+        nursery.cancel_scope.cancel()
 
 
 async def test_a_taken_name_is_shown_and_the_client_exits_with_status_1(lobby, run_client):

@@ -1,0 +1,7 @@
+"""``python -m skypy …`` is the ``skypy`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
