@@ -40,6 +40,7 @@ from ._core.current import current
 from ._core.node import Node
 from ._core.request import ServedRequest
 from ._core.service import Service
+from .errors import CallError
 
 __all__ = ["SharedTable", "freeze", "load", "query", "update", "version", "watch"]
 
@@ -236,11 +237,18 @@ def watch(name: str, fn: Callable[[SharedTable], Any]) -> None:
 
     async def watching() -> None:
         registry = _Registry.of(running().node)
-        if registry.watcher is None:
-            registry.watcher = await uniqueservice("sharetable")
         nonlocal seen
         while True:
-            seen = await call(registry.watcher, "lua", "wait", name, seen)
+            if registry.watcher is None:
+                registry.watcher = await uniqueservice("sharetable")
+            waker = registry.watcher
+            try:
+                seen = await call(waker, "lua", "wait", name, seen)
+            except CallError:
+                # The service was killed (by an operator, say): start another.
+                if registry.watcher == waker:
+                    registry.watcher = None
+                continue
             result = fn(view)
             if hasattr(result, "__await__"):
                 await result

@@ -8,6 +8,7 @@ import trio
 
 import skypy
 from skypy import sharetable
+from skypy.testing import wait_until
 
 
 async def test_a_view_reads_the_loaded_tree_and_refuses_changes_at_any_depth(node):
@@ -187,3 +188,17 @@ async def test_an_old_version_is_freed_once_no_running_handler_reads_it(node):
     finally:
         tracemalloc.stop()
     assert holding > 2_000_000 and freed < holding / 10
+
+
+async def test_watching_goes_on_when_the_waking_service_is_killed(node):
+    sharetable.load("conf", {"v": 1})
+    got = []
+
+    async def watcher():
+        sharetable.watch("conf", lambda view: got.append(view["v"]))
+
+    await skypy.newservice(watcher)
+    waker = await skypy.queryservice("sharetable")
+    await skypy.kill(waker)
+    sharetable.update("conf", {"v": 2})
+    await wait_until(lambda: got == [2], timeout=5)
