@@ -18,7 +18,16 @@ import trio
 from ..errors import ServiceExit, ServiceNotFound, SkypyError
 from .config import Config
 from .loader import ServiceLoader
-from .message import HARBOR_SHIFT, LOCAL_MASK, PTYPE_ERROR, PTYPE_RESPONSE, PTYPE_TEXT, RawMessage, address, handle as parse_address
+from .message import (
+    HARBOR_SHIFT,
+    LOCAL_MASK,
+    PTYPE_ERROR,
+    PTYPE_RESPONSE,
+    PTYPE_TEXT,
+    RawMessage,
+    address,
+    handle as parse_address,
+)
 from .meter import Meter
 from .protocol import Handler, ProtocolTable
 from .request import ServedRequest
