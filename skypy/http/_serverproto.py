@@ -120,6 +120,10 @@ def _header_dict(headers: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
     return out
 
 
+# NeedData is frozen: one of each serves every connection.
+_NEED_IDLE, _NEED_HEAD, _NEED_BODY = NeedData(Phase.IDLE), NeedData(Phase.HEAD), NeedData(Phase.BODY)
+
+
 class ServerProtocol:
     """One server connection's HTTP state: feed it bytes, take its events, ask it for response bytes."""
 
@@ -147,30 +151,34 @@ class ServerProtocol:
                 event = conn.next_event()
             except h11.RemoteProtocolError as exc:
                 return Reject(error_bytes(exc.error_status_hint), exc.error_status_hint)
+            kind = type(event)
             if event is h11.NEED_DATA:
                 if conn.their_state is h11.SEND_BODY:
-                    return NeedData(Phase.BODY)
-                return NeedData(Phase.HEAD if conn.trailing_data[0] else Phase.IDLE)
-            if event is h11.PAUSED or isinstance(event, h11.ConnectionClosed):
+                    return _NEED_BODY
+                return _NEED_HEAD if conn.trailing_data[0] else _NEED_IDLE
+            if kind is h11.EndOfMessage:
+                request = self._request
+                assert request is not None
+                if self._body:
+                    request.body = b"".join(self._body)
+                    self._body.clear()
+                upgrade = request.headers.get("upgrade")
+                return Ready(request, upgrade.lower() if upgrade else None)
+            if event is h11.PAUSED or kind is h11.ConnectionClosed:
                 return Closed()
-            if isinstance(event, h11.Request):
-                refused = self._start(event)
+            if kind is h11.Request:
+                refused = self._start(event)  # type: ignore[arg-type]
                 if refused is not None:
                     return refused
                 # (h11's own check walks every header; most requests have no Expect at all.)
                 if self._expects and conn.they_are_waiting_for_100_continue:
                     return Send(conn.send(h11.InformationalResponse(status_code=100, headers=[])) or b"")
-            elif isinstance(event, h11.Data):
-                self._body_size += len(event.data)
+            elif kind is h11.Data:
+                data = event.data  # type: ignore[union-attr]
+                self._body_size += len(data)
                 if self._body_size > self.limits.max_body_size:
                     return self._reject(413)
-                self._body.append(bytes(event.data))
-            elif isinstance(event, h11.EndOfMessage):
-                assert self._request is not None
-                self._request.body = b"".join(self._body)
-                self._body.clear()
-                upgrade = self._request.headers.get("upgrade")
-                return Ready(self._request, upgrade.lower() if upgrade else None)
+                self._body.append(bytes(data))
 
     def _start(self, event: h11.Request) -> Reject | None:
         target = event.target.decode("latin-1")
