@@ -86,7 +86,7 @@ def test_a_bad_set_is_a_config_error(tmp_path):
     result = subprocess.run([SKYPY, "run", "--set", "console.colour=1"], capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
-        "skypy: --set: unknown key 'console.colour' (known keys: greeting_delay, host, port)"
+        "skypy: --set: unknown key 'console.colour' (known keys: greeting_delay, host, port, token)"
     ]
 
 
