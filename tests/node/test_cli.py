@@ -85,9 +85,8 @@ def test_an_unknown_key_points_to_env(tmp_path):
 def test_a_bad_set_is_a_config_error(tmp_path):
     result = subprocess.run([SKYPY, "run", "--set", "console.colour=1"], capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
-    assert result.stderr.splitlines() == [
-        "skypy: --set: unknown key 'console.colour' (known keys: greeting_delay, host, port, token)"
-    ]
+    [line] = result.stderr.splitlines()
+    assert line.startswith("skypy: --set: unknown key 'console.colour' (known keys: ")
 
 
 def test_version_and_help():
