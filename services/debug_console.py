@@ -7,9 +7,20 @@ silence, 0.25 by default, so that HTTP clients are not greeted), reads one
 command per line, answers as skypy.console formats it. A line ``GET /cmd/arg`` is an HTTP request: the
 path runs as the command ``cmd arg``, answered as HTTP/1.1, then the
 connection closes, so ``curl http://127.0.0.1:PORT/stat`` works.
+
+Any web page open in a local browser can send the console a request, so
+HTTP is answered only when the Host header names a loopback address (or
+localhost, or the console's own address) and no cross-site Origin comes
+with it, and it runs only the commands that change nothing
+(`skypy.ops.console.READ_ONLY`) unless the node has a ``[console] token``
+and the request sends it as ``Authorization: Bearer TOKEN``. With a token,
+a TCP session's first line must be ``auth TOKEN``. A line over 64 KiB is
+an error, and the connection is closed.
 """
 
-from urllib.parse import unquote
+import hmac
+import ipaddress
+from urllib.parse import unquote, urlsplit
 
 import skypy
 from skypy import socket
@@ -20,6 +31,9 @@ WELCOME = "Welcome to skynet console"
 # greeted (the config's console.greeting_delay). A module global: every
 # launch of this service has its own.
 greeting_delay = 0.25
+listen_host = "127.0.0.1"  # where this console listens
+# The longest command or header line; a longer one ends the connection.
+MAX_LINE = 64 << 10
 
 
 def say(id, lines):
@@ -27,25 +41,62 @@ def say(id, lines):
 
 
 async def read_line(id):
-    return (await socket.readline(id)).decode("utf-8", "replace").rstrip("\r")
+    return (await socket.readline(id, max=MAX_LINE)).decode("utf-8", "replace").rstrip("\r")
 
 
-async def http(id, request_line):
-    """Answer one HTTP GET: its path is the command line; the answer is the text body."""
-    while await read_line(id):
-        pass  # headers, up to the blank line
-    parts = request_line.split()
-    path = parts[1] if len(parts) > 1 else "/"
-    # `GET /` names no command: it answers the list of them, as `help` does.
-    lines = await console.run(" ".join(unquote(p) for p in path.split("/") if p) or "help")
+def authorized(given):
+    """Whether `given` is the node's console token (compared in constant time)."""
+    token = console.token()
+    return token is not None and hmac.compare_digest(given.encode(), token.encode())
+
+
+def loopback(netloc):
+    """Whether a Host header (or an Origin's host) names this console on loopback:
+    a name an attacker's DNS points here (rebinding) does not."""
+    host = netloc.rpartition("@")[2]
+    host = host[1:].partition("]")[0] if host.startswith("[") else host.partition(":")[0]
+    if host in ("localhost", listen_host):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def respond(id, status, lines):
     body = "".join(line + "\n" for line in lines).encode()
     head = (
-        "HTTP/1.1 200 OK\r\n"
+        f"HTTP/1.1 {status}\r\n"
         "Content-Type: text/plain; charset=utf-8\r\n"
         f"Content-Length: {len(body)}\r\n"
         "Connection: close\r\n\r\n"
     )
     socket.write(id, head.encode() + body)
+
+
+async def http(id, request_line):
+    """Answer one HTTP GET: its path is the command line; the answer is the text body."""
+    headers = {}
+    while line := await read_line(id):
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    if not loopback(headers.get("host", "")):
+        return respond(id, "403 Forbidden", ["the console answers only requests for its loopback address (Host)"])
+    origin = headers.get("origin")
+    if origin is not None and not loopback(urlsplit(origin).netloc):
+        return respond(id, "403 Forbidden", [f"the console answers no cross-site request (Origin: {origin})"])
+    parts = request_line.split()
+    path = parts[1] if len(parts) > 1 else "/"
+    # `GET /` names no command: it answers the list of them, as `help` does.
+    command = " ".join(unquote(p) for p in path.split("/") if p) or "help"
+    name = command.split()[0]
+    bearer = headers.get("authorization", "").removeprefix("Bearer ").strip()
+    if name not in console.READ_ONLY and not authorized(bearer):
+        return respond(id, "403 Forbidden", [
+            f"{name} changes the node: over HTTP it needs the [console] token,"
+            " sent as Authorization: Bearer TOKEN",
+        ])
+    respond(id, "200 OK", await console.run(command))
 
 
 async def serve(id, peer):
@@ -63,15 +114,30 @@ async def serve(id, peer):
     # and would take the greeting for an HTTP/0.9 answer: greet only once
     # the client has been silent a moment, or has sent a console command.
     skypy.timeout(greeting_delay, greet)
+    authenticated = console.token() is None
+    http_request = False
     try:
         while True:
             line = await read_line(id)
             if line.startswith("GET "):
-                greeted = True
+                greeted = http_request = True
                 await http(id, line)
                 break
             greet()
+            if not authenticated:
+                command, _, given = line.partition(" ")
+                if command != "auth" or not authorized(given.strip()):
+                    say(id, ["authentication required: the first line must be auth TOKEN", "<CMD Error>"])
+                    break
+                authenticated = True
+                say(id, ["<CMD OK>"])
+                continue
             say(id, await console.run(line))
+    except socket.LineTooLong:
+        if http_request:
+            respond(id, "431 Request Header Fields Too Large", [f"a header line is over {MAX_LINE} bytes"])
+        else:
+            say(id, [f"a line is over {MAX_LINE} bytes", "<CMD Error>"])
     except socket.SocketClosed:
         pass
     finally:
@@ -80,10 +146,11 @@ async def serve(id, peer):
 
 
 async def main(*args):
-    global greeting_delay
+    global greeting_delay, listen_host
     host, port, *delay = ("127.0.0.1", *args) if len(args) == 1 else args
     if delay:
         greeting_delay = float(delay[0])
     listen_id, host, port = await socket.listen(host, int(port))
+    listen_host = host
     skypy.error(f"Start debug console at {host}:{port}")
     await socket.start(listen_id, serve)

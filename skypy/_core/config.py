@@ -160,6 +160,7 @@ _CONSOLE_CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "host": ("a host name (string)", lambda v: isinstance(v, str)),
     "port": ("a port number 0..65535", lambda v: type(v) is int and 0 <= v <= 65535),
     "greeting_delay": ("a number of seconds", _seconds),
+    "token": ("a secret (a non-empty string)", lambda v: isinstance(v, str) and v != ""),
 }
 
 
@@ -252,6 +253,8 @@ def build(source: str, values: dict[str, Any], base_dir: Path | None = None, bas
     if "logger" in values and "logpath" not in values and config.logger is not None:
         config.logpath = config.logger.parent
     _check_logger(source, config.logger)
+    if config.console is not None:
+        _check_console_exposure(source, config.console)
     if config.start is not None:
         try:
             ServiceLoader(config.service_path).find(config.start)
@@ -267,6 +270,22 @@ def build(source: str, values: dict[str, Any], base_dir: Path | None = None, bas
             raise ConfigError(f"{source}: [node.{name}] cannot set 'node' or 'nodes'")
         _check(source, table, _CHECKS, f"node.{name}.")
     return config
+
+
+def _check_console_exposure(source: str, console: dict[str, Any]) -> None:
+    """A console off loopback without a token would let anyone who reaches it run code."""
+    host = console.get("host", "127.0.0.1")
+    if "token" in console or host == "localhost":
+        return
+    try:
+        if ipaddress.ip_address(host.strip("[]")).is_loopback:
+            return
+    except ValueError:
+        pass
+    raise ConfigError(
+        f"{source}: key 'console.host': {host} is not a loopback address, and anyone who reaches"
+        " the console can run code in the node: set console.token too, or use 127.0.0.1"
+    )
 
 
 def _check_logger(source: str, logger: Path | None) -> None:

@@ -166,14 +166,14 @@ class SocketPool:
         if s is None:
             raise SocketClosed(f"socket {id} is not open in this service")
         result = take(s.buffer, want)
-        if result is not None:
+        if result is not None and not (type(want) is bytes and len(result) > line_max):
             if s.paused:
                 self._drained(s)
             return result
         if s.paused:
             self._resume(s)  # the reader wants more than is buffered
         s.line_max = line_max
-        if type(want) is bytes and len(s.buffer) > line_max:
+        if result is not None or type(want) is bytes and len(s.buffer) > line_max:
             self._too_long(s)
         # A read started after, or during, a close ends at once.
         if s.connected and not s.closing and not s.too_long:
@@ -314,6 +314,10 @@ class SocketPool:
             return False
         if want is not None:
             result = take(buffer, want)
+            if result is not None and type(want) is bytes and len(result) > s.line_max:
+                s.want = None
+                self._too_long(s)
+                return True  # the reader wakes with no result and raises LineTooLong
             if result is not None:
                 s.want = None  # so later DATA cannot take for it again
                 s.result = result

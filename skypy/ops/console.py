@@ -27,7 +27,7 @@ from .._core.service import Service
 from ..errors import CallError, SkypyError
 from . import msglog
 
-__all__ = ["COMMANDS", "HELP", "Answer", "format_answer", "run"]
+__all__ = ["COMMANDS", "HELP", "READ_ONLY", "Answer", "format_answer", "run", "token"]
 
 # How long stat and mem wait for one service before printing TIMEOUT for it.
 TIMEOUT = 3.0
@@ -56,6 +56,16 @@ HELP = {
     "clearcache": "clear the compiled service code cache",
     "reload": "reload address : run the service's file again in place, its state carried over",
 }
+
+# The commands that change nothing: all that HTTP may run without the token,
+# as any web page a local browser opens can send a request to the console.
+READ_ONLY = frozenset({"list", "stat", "mem", "info", "task", "netstat", "ping", "help"})
+
+
+def token() -> str | None:
+    """The running node's ``[console] token``, or None if it has none."""
+    console = api.running().node.config.console
+    return None if console is None else console.get("token")
 
 Table = dict[Any, Any]
 Answer = str | Table | None

@@ -76,7 +76,7 @@ async def test_a_read_of_more_than_the_bound_still_gets_all_it_asked_for(listene
 
 async def test_a_line_over_max_raises_line_too_long_and_closes_the_connection(listener):
     client, id = await listener.connect()
-    await client.send_all(b"x" * 200)
+    await client.send_all(b"x" * 200)  # no newline yet
     with pytest.raises(socket.LineTooLong, match=f"socket {id}: over 100 bytes"):
         with trio.fail_after(TIMEOUT):
             await socket.readline(id, max=100)
@@ -91,3 +91,14 @@ async def test_readline_takes_a_line_up_to_a_raised_max(listener):
         await send_in_background(nursery, client, line + b"\n")
         with trio.fail_after(TIMEOUT):
             assert await socket.readline(id, max=len(line)) == line
+
+
+async def test_a_whole_line_over_max_is_line_too_long_too(listener):
+    client, id = await listener.connect()
+    await client.send_all(b"x" * 200 + b"\n")
+    with trio.fail_after(TIMEOUT):
+        await trio.testing.wait_all_tasks_blocked(cushion=0.05)  # all of it buffered before the read
+    with pytest.raises(socket.LineTooLong):
+        with trio.fail_after(TIMEOUT):
+            await socket.readline(id, max=100)
+    assert await receive_all(client) == b""
