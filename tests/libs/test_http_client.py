@@ -47,7 +47,7 @@ async def test_keep_alive_reuses_one_connection_per_host(base):
 
 
 async def test_a_connection_the_server_closed_while_idle_is_replaced(node):
-    host, port = await start_server(node, make_app(), limits=http.Limits(idle_timeout=0.1))
+    host, port = await start_server(node, make_app(), limits=http.Limits(idle_timeout=0.3))
     first = await http.request("GET", f"http://{host}:{port}/client")
     # Wait for the server to close the idle connection (its port leaves netstat).
     await wait_until(lambda: all(entry["address"] != ("127.0.0.1", int(first.body)) for entry in socket.info()))

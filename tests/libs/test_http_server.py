@@ -128,7 +128,7 @@ async def test_a_slowloris_head_is_timed_out_with_408(node):
 
 
 async def test_an_idle_keep_alive_connection_is_closed_after_the_idle_timeout(node):
-    _, port = await start_server(node, make_app(), limits=http.Limits(idle_timeout=0.2))
+    _, port = await start_server(node, make_app(), limits=http.Limits(idle_timeout=0.3))
     with trio.fail_after(TIMEOUT):
         stream = await trio.open_tcp_stream("127.0.0.1", port)
         await stream.send_all(b"GET /users/1 HTTP/1.1\r\nHost: x\r\n\r\n")
