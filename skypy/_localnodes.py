@@ -20,19 +20,23 @@ from pathlib import Path
 
 import trio
 
-# How long the nodes get to stop after SIGTERM before they are killed: a
-# node forces its own stop after cli.FORCE_AFTER seconds, so this is only
-# reached by a node that cannot run at all (stopped, swapped out).
+# How long the nodes get to stop after SIGTERM before they are killed, unless
+# told: a node forces its own stop after cli.FORCE_AFTER seconds (the
+# config's watchdog.stop), so this is only reached by a node that cannot run
+# at all (stopped, swapped out).
 STOP_GRACE = 4.0
 # The variable naming a child's end of the pipe (cli.PARENT_FD; not imported:
 # cli imports this module).
 PARENT_FD = "SKYPY_PARENT_FD"
 
 
-async def run_nodes(config: Path, names: list[str], settings: list[str] | None = None) -> int:
+async def run_nodes(
+    config: Path, names: list[str], settings: list[str] | None = None, stop_grace: float = STOP_GRACE
+) -> int:
     """Run node `name` of `config` in a child process for each of `names`; the exit status.
 
-    `settings` are ``KEY=VALUE`` strings passed to each as ``--set``. 0 when
+    `settings` are ``KEY=VALUE`` strings passed to each as ``--set``; a node
+    still running `stop_grace` seconds after SIGTERM is killed. 0 when
     stopped by a signal and every node stopped cleanly; else the status of
     the first node that ended by itself (1 if that was 0), or 1 if a node
     had to be killed.
@@ -65,7 +69,7 @@ async def run_nodes(config: Path, names: list[str], settings: list[str] | None =
 
             nursery.start_soon(on_signal)
             await stop.wait()
-            killed = await _stop_all(processes)
+            killed = await _stop_all(processes, stop_grace)
             nursery.cancel_scope.cancel()
     # `held` stays open until we exit: the children see the pipe close then.
     if killed:
@@ -91,18 +95,18 @@ async def _relay(name: str, process: trio.Process, ended: list[int], stop: trio.
         stop.set()
 
 
-async def _stop_all(processes: list[tuple[str, trio.Process]]) -> list[str]:
-    """SIGTERM each node, SIGKILL those still running after STOP_GRACE; the names of those."""
+async def _stop_all(processes: list[tuple[str, trio.Process]], grace: float) -> list[str]:
+    """SIGTERM each node, SIGKILL those still running `grace` seconds later; the names of those."""
     for _, process in processes:
         if process.returncode is None:
             process.send_signal(signal.SIGTERM)
-    with trio.move_on_after(STOP_GRACE):
+    with trio.move_on_after(grace):
         for _, process in processes:
             await process.wait()
     killed = []
     for name, process in processes:
         if process.returncode is None:
-            print(f"skypy: node {name} did not stop within {STOP_GRACE:g} s of SIGTERM; killed", file=sys.stderr, flush=True)
+            print(f"skypy: node {name} did not stop within {grace:g} s of SIGTERM; killed", file=sys.stderr, flush=True)
             process.kill()
             await process.wait()
             killed.append(name)

@@ -37,7 +37,8 @@ __all__ = ["EXIT_BAD_CONFIG", "EXIT_START_FAILED", "FORCE_AFTER", "PARENT_FD", "
 
 EXIT_START_FAILED = 1
 EXIT_BAD_CONFIG = 2
-# Seconds a node gets to stop after Ctrl-C or SIGTERM before the process ends anyway.
+# Seconds a node gets to stop after Ctrl-C or SIGTERM before the process ends
+# anyway, unless the config's `watchdog.stop` says otherwise.
 FORCE_AFTER = 3.0
 # Set by a multi-node run for each child: the read end of a pipe whose write
 # end only the parent holds. The pipe reads as closed once the parent is
@@ -49,8 +50,9 @@ _STOPS = (signal.SIGINT, signal.SIGTERM)
 class _Stopper:
     """What the first stop request (a signal, the parent gone) does, and what a second one does."""
 
-    def __init__(self, token: trio.lowlevel.TrioToken) -> None:
+    def __init__(self, token: trio.lowlevel.TrioToken, force_after: float) -> None:
         self._token = token
+        self._force_after = force_after
         self._stop: Callable[[], object] | None = None
         self._status = 0
         self._requested = False
@@ -70,7 +72,9 @@ class _Stopper:
         self._requested = True
         self._status = status
         _say(f"skypy: {why}: stopping (again to stop at once)")
-        self._timer = threading.Timer(FORCE_AFTER, self.force, [f"the node did not stop within {FORCE_AFTER:g} s"])
+        self._timer = threading.Timer(
+            self._force_after, self.force, [f"the node did not stop within {self._force_after:g} s"]
+        )
         self._timer.daemon = True
         self._timer.start()
         if self._stop is not None:
@@ -105,13 +109,18 @@ def _watch_parent(fd: int, stopper: _Stopper) -> None:
     stopper.request("the parent process is gone", 128 + signal.SIGTERM)
 
 
+def stop_within(settings: config.Config) -> float:
+    """Seconds a node of `settings` gets to stop after a stop signal before it is forced to."""
+    return float(settings.watchdog.get("stop", FORCE_AFTER))
+
+
 async def run_node(settings: config.Config, watch: bool = False) -> int:
     """Run a node until SIGINT or SIGTERM (SIGHUP asks the logger to reopen its file); the exit status.
 
     Signals are handled from before start-up begins, so a start service that
     never returns can be stopped too. Must run in the main thread.
     """
-    stopper = _Stopper(trio.lowlevel.current_trio_token())
+    stopper = _Stopper(trio.lowlevel.current_trio_token(), stop_within(settings))
     previous = {signum: signal.signal(signum, stopper.on_signal) for signum in _STOPS}
     if PARENT_FD in os.environ:
         fd = int(os.environ.pop(PARENT_FD))
@@ -180,15 +189,18 @@ def main(argv: list[str] | None = None) -> int:
         names = args.node or overrides.get("nodes") or loaded.nodes
         # Each node is checked as it will run, before any starts: its own
         # table over the shared keys, then --set over both.
+        # The parent of several nodes waits as long as the slowest may take to stop.
+        stop_grace = 0.0
         for name in names or [None]:
             settings = loaded if name is None else config.select_node(loaded, name)
             if overrides:
                 settings = config.build("--set", overrides, Path.cwd(), base=settings)
+            stop_grace = max(stop_grace, stop_within(settings) + 1.0)
     except ConfigError as exc:
         print(f"skypy: {exc}", file=sys.stderr)
         return EXIT_BAD_CONFIG
     if len(names) > 1:
-        return trio.run(localnodes.run_nodes, path, names, args.settings)
+        return trio.run(localnodes.run_nodes, path, names, args.settings, stop_grace)
     return trio.run(run_node, settings, args.watch)
 
 

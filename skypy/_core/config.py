@@ -170,6 +170,9 @@ _WATCHDOG_CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "endless": ("a number of seconds > 0", lambda v: _seconds(v) and v > 0),
     "interrupt": ("a number of seconds (0: never)", _seconds),
     "signal": ("a signal name such as \"SIGUSR1\", or \"\"", lambda v: v == "" or v in _CATCHABLE),
+    # `skypy run`: seconds a node gets to stop after Ctrl-C or SIGTERM before
+    # the process ends anyway (a handler stuck in a loop holds it).
+    "stop": ("a number of seconds > 0", lambda v: _seconds(v) and v > 0),
 }
 
 

@@ -86,6 +86,14 @@ async def test_a_second_ctrl_c_stops_a_node_stuck_in_a_handler_at_once(start, tm
     assert "skypy: SIGINT again: stopping at once" in await node.output()
 
 
+async def test_a_node_stuck_in_a_handler_stops_within_watchdog_stop_of_one_sigterm(start, tmp_path):
+    node_config(tmp_path, SPINS)
+    node = await start("run", "node.toml", "--set", "watchdog.stop=0.3")
+    await node.wait_for("spinning")
+    assert await node.stop(signal.SIGTERM, timeout=5) == 128 + signal.SIGTERM
+    assert "skypy: the node did not stop within 0.3 s: stopping at once" in await node.output()
+
+
 def free_ports(count: int) -> list[int]:
     """Ports nothing listens on right now, for a [cluster] table (the nodes listen on them)."""
     sockets = [socket.socket() for _ in range(count)]
@@ -98,16 +106,16 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
-async def run_two_nodes(start, tmp_path: Path, extra: str = "") -> NodeProcess:
+async def run_two_nodes(start, tmp_path: Path, extra: str = "", *options: str) -> NodeProcess:
     """`skypy run` of a config with nodes a and b (and `extra` keys), their start service waiting in main."""
     a, b = free_ports(2)
     node_config(tmp_path, WAITS_IN_MAIN, f'nodes = ["a", "b"]\n{extra}\n[cluster]\na = "127.0.0.1:{a}"\nb = "127.0.0.1:{b}"\n')
-    return await start("run", "node.toml")
+    return await start("run", "node.toml", *options)
 
 
-async def start_two_nodes(start, tmp_path: Path) -> NodeProcess:
+async def start_two_nodes(start, tmp_path: Path, *options: str) -> NodeProcess:
     """Two nodes, once both have started."""
-    parent = await run_two_nodes(start, tmp_path)
+    parent = await run_two_nodes(start, tmp_path, "", *options)
     for name in "ab":
         await parent.wait_for(f"{name} [:00000004] starting")
     return parent
@@ -157,6 +165,15 @@ async def test_the_nodes_of_a_multi_node_run_stop_when_its_parent_is_killed(star
     parent.process.kill()
     await parent.wait()
     await wait_gone(nodes)
+
+
+@pytest.mark.slow
+async def test_a_node_that_would_not_stop_is_killed_and_named(start, tmp_path):
+    parent = await start_two_nodes(start, tmp_path, "--set", "watchdog.stop=0.2")
+    [b] = [pid for pid in children_of(parent.process.pid) if b"--node\0b" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    os.kill(b, signal.SIGSTOP)  # it cannot run, so cannot stop
+    assert await parent.stop(signal.SIGINT, timeout=5) == 1
+    assert "skypy: node b did not stop within 1.2 s of SIGTERM; killed" in await parent.output()
 
 
 @pytest.mark.slow
