@@ -26,7 +26,7 @@ async def wait_for_back():
             return await cluster.query("back", "worker0")
         except skypy.CallError as exc:
             if not said:
-                skypy.error(f"front: waiting for node back ({exc}); start it with: skypy run CONFIG --node back")
+                skypy.error(f"waiting for node back ({exc}); start it with: skypy run CONFIG --node back")
                 said = True
             await skypy.sleep(0.2)
 
