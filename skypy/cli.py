@@ -78,7 +78,10 @@ class _Stopper:
         self._timer.daemon = True
         self._timer.start()
         if self._stop is not None:
-            self._token.run_sync_soon(self._stop)
+            try:
+                self._token.run_sync_soon(self._stop)
+            except trio.RunFinishedError:
+                pass  # the node has stopped already; the timer ends a slow exit
 
     def force(self, why: str) -> None:
         """End the process at once: a handler holds the node, which cannot stop by itself."""
