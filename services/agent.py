@@ -53,6 +53,11 @@ async def drain(step: Awaitable[None]) -> None:
             step = serve(backlog.popleft())
             if step is not None:
                 await step
+    except skypy.CallError as exc:
+        # The lobby is gone (killed from the console, say): this client can be
+        # served no more, and when this agent ends the gate closes its connection.
+        skypy.error(f"agent: {exc}; closing the connection")
+        skypy.exit()
     finally:
         backlog = None
 

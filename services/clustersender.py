@@ -95,7 +95,12 @@ def req(addr, msg):
         where = f"cluster node [{node}] {skypy.address(addr) if type(addr) is int else addr}"
         if not ok:
             text = value if isinstance(value, ChannelClosed) else value.decode(errors="replace")
-            reply.fail(f"{where}: {text}")
+            try:
+                reply.fail(f"{where}: {text}")
+            except skypy.ResponseError:
+                # The channel fails its waiters as the sender ends, after the
+                # exit fan-out has failed every call it owed: nothing is left to say.
+                pass
             return
         try:
             values = unpack(value)

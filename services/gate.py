@@ -106,7 +106,20 @@ class Gate:
         c = self.connection(fd)
         c.agent = agent or source
         c.client = client or 0
+        skypy.fork(self.close_when_gone, c, c.agent)
         await self.start(c)
+
+    async def close_when_gone(self, c: Connection, agent: int | str) -> None:
+        """Close `c` if its agent ends first (killed, crashed in main): its client would
+        otherwise wait for answers that never come. A debug LINK is answered only by
+        the agent's end."""
+        try:
+            await skypy.call(agent, "debug", "LINK")
+        except skypy.CallError:
+            pass
+        if self.connections.get(c.fd) is c and c.agent == agent:
+            skypy.error(f"gate: the agent of {c.address} (fd {c.fd}) is gone: connection closed")
+            await self.kick(0, c.fd)
 
     async def accept(self, source: int, fd: int) -> None:
         c = self.connection(fd)

@@ -250,7 +250,15 @@ class Service:
             self.answer(request, False, "the handler ended without answering")
 
     def failed(self, request: ServedRequest, exc: BaseException, what: str) -> None:
-        """A coroutine raised `exc`: log it, tell the crash hooks, and fail `request`'s caller."""
+        """A coroutine raised `exc`: log it, tell the crash hooks, and fail `request`'s caller.
+
+        Not once the service is retired (killed, exited, or the node closing):
+        a coroutine already rescheduled takes one more step before its
+        cancellation lands, and what fails in it (a call to a service gone
+        too, a socket closed) is the ending itself, not a crash.
+        """
+        if self.dead:
+            return
         self.node.log(
             self.handle,
             f"{what} raised:\n" + "".join(traceback.format_exception(exc)).rstrip(),

@@ -1,6 +1,7 @@
-"""[cluster] heartbeat: no call waits on a frozen peer forever, and an idle link or
-a live peer's slow answer costs nothing: real sockets, a real node process, and
-the probe checked against skynet's captured name query."""
+"""No call waits on a frozen peer forever ([cluster] heartbeat), an idle link or a
+live peer's slow answer costs nothing, and a sender's end fails its calls quietly:
+real sockets, a real node process, and the probe checked against skynet's
+captured name query."""
 
 import math
 import signal
@@ -10,7 +11,9 @@ import trio
 
 import skypy
 from skypy import cluster
+from skypy._api.messages import running
 from skypy.cluster import wire
+from skypy.cluster._routes import ClusterRoutes
 from skypy.netpack import PacketDecoder
 from skypy.serialize import pack, unpack
 from tests.helpers.cluster import Remote
@@ -122,5 +125,28 @@ async def test_an_idle_link_sends_nothing(node):
         cluster.send("idle", "@store", "push", 1)
         assert (await peer.next_request()).push
         with pytest.raises(trio.TooSlowError):
-            await peer.next_request(timeout=3 * HEARTBEAT)  # bounded: nothing comes in 3 heartbeats
+            await peer.next_request(timeout=2 * HEARTBEAT)  # bounded: nothing comes in 2 heartbeats
+        nursery.cancel_scope.cancel()
+
+
+async def test_killing_a_sender_with_calls_waiting_fails_them_quietly(node):
+    async with trio.open_nursery() as nursery:
+        peer = await FrozenPeer.start(nursery)
+        cluster.reload({"frozen": f"127.0.0.1:{peer.port}"})
+        failures = []
+
+        async def call(i):
+            try:
+                await cluster.call("frozen", "@store", "echo", i)
+            except skypy.CallError as exc:
+                failures.append(exc)
+
+        async with trio.open_nursery() as callers:
+            for i in range(10):
+                callers.start_soon(call, i)
+            for _ in range(10):
+                await peer.next_request()
+            await skypy.kill(ClusterRoutes.of(running().node).routes["frozen"].sender)
+        assert len(failures) == 10
+        assert node.crashes == []  # no ResponseError from the channel failing its waiters
         nursery.cancel_scope.cancel()

@@ -1,5 +1,6 @@
 """The gate's bounds: a client is read no faster than its agent keeps up, an idle
-client is closed, and listening on every interface is logged."""
+client is closed, a client whose agent is gone is closed, and listening on every
+interface is logged."""
 
 import math
 
@@ -79,11 +80,11 @@ async def test_a_client_that_sends_nothing_for_the_timeout_is_closed_and_logged(
 
 
 async def test_a_client_that_keeps_talking_outlives_the_timeout(node):
-    gate, port, watchdog = await open_gate(node, timeout=0.2)
+    gate, port, watchdog = await open_gate(node, timeout=0.3)
     client = await FakeClient.connect(port)
     fd = await watchdog.opened()
     await node.call(gate, "lua", "accept", fd)
-    for _ in range(6):  # 0.6 s, each packet within the timeout
+    for _ in range(4):  # 0.4 s, each packet within the timeout
         await client.send_packet(b"ping")
         assert await watchdog.next() == ("data", fd, b"ping")
         await trio.sleep(0.1)  # the client's pace, not a synchronisation
@@ -95,3 +96,16 @@ async def test_listening_on_every_interface_is_logged(node):
     gate = await node.newservice("gate")
     _, port = await node.call(gate, "lua", "open", {"port": 0})
     assert await node.wait_for_log(f"gate: 0.0.0.0:{port} is every interface")
+
+
+async def test_a_connection_whose_agent_is_killed_is_closed_by_the_gate(node):
+    gate, port, watchdog = await open_gate(node)
+    agent = HeldAgent()
+    agent_addr = await node.newservice(agent.main)
+    client = await FakeClient.connect(port)
+    fd = await watchdog.opened()
+    await node.call(gate, "lua", "forward", fd, 0, agent_addr)
+    await skypy.kill(agent_addr)
+    assert await client.recv_eof(timeout=5) == []
+    assert await watchdog.next() == ("close", fd)
+    assert await node.wait_for_log(f"(fd {fd}) is gone: connection closed")
