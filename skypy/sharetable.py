@@ -7,7 +7,7 @@
     sharetable.watch("items", on_items)              # on_items(view) runs here after each update
 
 All services of a node share one interpreter, so a table is frozen once
-(dicts become read-only mappings, lists tuples) and every holder reads
+(dicts become read-only dicts, lists read-only tuples) and every holder reads
 that one object: a thousand holders of a 10 MB table cost one table, where
 skynet's sharedata copies per VM and its users watch memory grow with
 holders × size.
@@ -28,8 +28,7 @@ import json
 import tomllib
 import weakref
 from pathlib import Path
-from types import MappingProxyType
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, NoReturn
 
 from trio.lowlevel import Task, current_task
 
@@ -42,21 +41,62 @@ from ._core.request import ServedRequest
 from ._core.service import Service
 from .errors import CallError
 
-__all__ = ["SharedTable", "freeze", "load", "query", "update", "version", "watch"]
+__all__ = ["FrozenDict", "FrozenList", "SharedTable", "freeze", "load", "query", "update", "version", "watch"]
 
 # Where the tables live: the node's extension of this name.
 EXTENSION = "sharetable"
 
 
+class FrozenDict(dict[Any, Any]):
+    """A dict that refuses every change with TypeError: the mappings of a shared table.
+
+    A dict still, so it reads at dict speed and packs (`skypy.pack`) like one;
+    copying it (``copy_messages``) returns it, as nothing can change it.
+    """
+
+    __slots__ = ()
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError("a shared table is read-only: update it with sharetable.update")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = __ior__ = _refuse
+
+    def __copy__(self) -> FrozenDict:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> FrozenDict:
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FrozenDict, (dict(self),))
+
+
+class FrozenList(tuple[Any, ...]):
+    """A tuple whose list methods raise TypeError: the lists of a shared table."""
+
+    __slots__ = ()
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError("a shared table is read-only: update it with sharetable.update")
+
+    append = extend = insert = remove = pop = clear = sort = reverse = _refuse
+
+    def __copy__(self) -> FrozenList:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> FrozenList:
+        return self
+
+
 def freeze(value: Any) -> Any:
-    """A deeply read-only copy of `value`: dicts become read-only mappings, lists and tuples tuples.
+    """A deeply read-only copy of `value`: dicts become FrozenDicts, lists and tuples FrozenLists.
 
     Changing it raises TypeError; scalars (str, bytes, numbers, None) are kept as they are.
     """
     if isinstance(value, dict):
-        return MappingProxyType({key: freeze(item) for key, item in value.items()})
+        return FrozenDict({key: freeze(item) for key, item in value.items()})
     if isinstance(value, (list, tuple)):
-        return tuple(freeze(item) for item in value)
+        return FrozenList(freeze(item) for item in value)
     if isinstance(value, (set, frozenset)):
         return frozenset(value)
     return value
@@ -150,7 +190,7 @@ class SharedTable:
 
     @property
     def value(self) -> Any:
-        """The whole tree, as the running handler sees it (read-only mappings and tuples)."""
+        """The whole tree, as the running handler sees it (FrozenDicts and FrozenLists)."""
         return self._table.current()
 
     def __getitem__(self, key: Any) -> Any:
