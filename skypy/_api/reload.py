@@ -7,7 +7,9 @@ like any of its coroutines: ahead of the messages still queued, which then
 wait (`Service.hold_requests`) until the new code is in place and are served
 by it. Answers still pass meanwhile, so the new code may call others while
 it starts and the old code's suspended coroutines finish, in the old code,
-whenever their answers come.
+whenever their answers come. (A message asking the service to reload itself
+would need a handler in every service, one its code could replace, as it
+may replace the debug protocol's; a fork needs nothing of the service.)
 
 The new module runs in a fresh namespace. If it defines ``reload(old)``,
 that is called with the old namespace to carry state over (and set up its
@@ -15,8 +17,9 @@ handlers); otherwise its ``main`` runs again with the service's launch
 arguments. Handlers the new code does not set stay as they were, which keeps
 those of libraries (a socket pool's, the debug protocol). If anything fails
 (the file does not compile or import, ``reload`` or ``main`` raises), the
-handlers, protocols and namespace are put back, so the old code serves on,
-and the reloader gets a `ReloadError` saying why.
+handlers, protocols and namespace are put back and names the new code took
+are dropped, so the old code serves on, and the reloader gets a
+`ReloadError` saying why. Reloads of one service queue one behind another.
 """
 
 from __future__ import annotations
