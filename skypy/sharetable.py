@@ -28,7 +28,7 @@ import json
 import tomllib
 import weakref
 from pathlib import Path
-from typing import Any, Callable, Iterator, NoReturn
+from typing import Any, Callable, Iterator, NoReturn, Self
 
 from trio.lowlevel import Task, current_task
 
@@ -47,7 +47,22 @@ __all__ = ["FrozenDict", "FrozenList", "SharedTable", "freeze", "load", "query",
 EXTENSION = "sharetable"
 
 
-class FrozenDict(dict[Any, Any]):
+class _ReadOnly:
+    """What FrozenDict and FrozenList share: changes raise TypeError, copies are the object itself."""
+
+    __slots__ = ()
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError("a shared table is read-only: update it with sharetable.update")
+
+    def __copy__(self) -> Self:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Self:
+        return self
+
+
+class FrozenDict(_ReadOnly, dict[Any, Any]):
     """A dict that refuses every change with TypeError: the mappings of a shared table.
 
     A dict still, so it reads at dict speed and packs (`skypy.pack`) like one;
@@ -56,36 +71,18 @@ class FrozenDict(dict[Any, Any]):
 
     __slots__ = ()
 
-    def _refuse(self, *args: Any, **kwargs: Any) -> NoReturn:
-        raise TypeError("a shared table is read-only: update it with sharetable.update")
-
-    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = __ior__ = _refuse
-
-    def __copy__(self) -> FrozenDict:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> FrozenDict:
-        return self
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = __ior__ = _ReadOnly._refuse
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (FrozenDict, (dict(self),))
 
 
-class FrozenList(tuple[Any, ...]):
+class FrozenList(_ReadOnly, tuple[Any, ...]):
     """A tuple whose list methods raise TypeError: the lists of a shared table."""
 
     __slots__ = ()
 
-    def _refuse(self, *args: Any, **kwargs: Any) -> NoReturn:
-        raise TypeError("a shared table is read-only: update it with sharetable.update")
-
-    append = extend = insert = remove = pop = clear = sort = reverse = _refuse
-
-    def __copy__(self) -> FrozenList:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> FrozenList:
-        return self
+    append = extend = insert = remove = pop = clear = sort = reverse = _ReadOnly._refuse
 
 
 def freeze(value: Any) -> Any:
