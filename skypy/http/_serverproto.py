@@ -26,7 +26,8 @@ __all__ = ["Closed", "Limits", "NeedData", "Phase", "Ready", "Reject", "Send", "
 
 @attrs.frozen
 class Limits:
-    """What one connection may cost the server: sizes in bytes, times in seconds."""
+    """What one connection may cost the server: sizes in bytes, times in seconds (a timeout is
+    noticed within a quarter of the shortest of them, and at most a second, after it ran out)."""
 
     max_header_size: int = 64 << 10  # the request line and headers: past it, 431
     max_body_size: int = 8 << 20  # past it, 413 (a larger Content-Length is refused unread)

@@ -17,7 +17,7 @@ from typing import Any, Awaitable, Callable
 import trio
 
 from .. import socket, websocket
-from .._api import lifecycle as _lifecycle, messages as _messages
+from .._api import coroutines as _coroutines, lifecycle as _lifecycle, messages as _messages
 from ._message import Handler, Request, Response
 from ._serverproto import Closed, Limits, NeedData, Ready, Reject, Send, ServerProtocol
 from .router import Router, WebSocketHandler
@@ -96,6 +96,72 @@ def agent(app: Handler, *, limits: Limits = DEFAULT_LIMITS, max_message_size: in
     return main
 
 
+class _Watch:
+    """One connection's read deadline: its cancel scope, and when to cancel it (inf while no read waits)."""
+
+    __slots__ = ("scope", "deadline")
+
+    def __init__(self, scope: trio.CancelScope) -> None:
+        self.scope = scope
+        self.deadline = math.inf
+
+
+class _Sweeper:
+    """A service's HTTP read timeouts, checked by one coroutine of the service.
+
+    A connection's reads are timed by a deadline it writes (two float stores
+    per request) rather than a trio deadline of its own, whose moves cost
+    several times more. The check runs every quarter of the shortest
+    timeout (between 10 ms and 1 s) while there are connections, so a read
+    times out at most that much late. It runs in the service, so it only
+    ever sees a connection suspended: in a read (its deadline set) or in a
+    handler (inf), never between the two.
+    """
+
+    def __init__(self, handle: int) -> None:
+        self.handle = handle
+        self.watches: set[_Watch] = set()
+        self.period = 1.0
+        self.running = False
+
+    @classmethod
+    def mine(cls) -> _Sweeper:
+        handle = _messages.running().handle
+        sweeper = _sweepers.get(handle)
+        if sweeper is None:
+            sweeper = _sweepers[handle] = cls(handle)
+        return sweeper
+
+    def add(self, watch: _Watch, limits: Limits) -> None:
+        self.watches.add(watch)
+        self.period = min(self.period, max(0.01, min(limits.header_timeout, limits.idle_timeout) / 4))
+        if not self.running:
+            self.running = True
+            _coroutines.fork(self.run)
+
+    def remove(self, watch: _Watch) -> None:
+        self.watches.discard(watch)
+
+    async def run(self) -> None:
+        try:
+            while self.watches:
+                await _coroutines.sleep(self.period)
+                now = trio.current_time()
+                for watch in self.watches:
+                    if watch.deadline <= now:
+                        watch.scope.cancel()
+        finally:
+            # Ended: no connection left, or the service is exiting. A later
+            # connection starts a new sweeper.
+            self.running = False
+            if _sweepers.get(self.handle) is self:
+                del _sweepers[self.handle]
+
+
+# Each service's sweeper, by handle, while it has connections.
+_sweepers: dict[int, _Sweeper] = {}
+
+
 async def serve_connection(
     app: Handler, id: int, client: tuple[str, int] = ("", 0), *, limits: Limits = DEFAULT_LIMITS,
     max_message_size: int = websocket.DEFAULT_MAX_MESSAGE_SIZE,
@@ -107,24 +173,27 @@ async def serve_connection(
     socket.limit(id, limits.max_header_size + limits.max_body_size + (64 << 10))
     protocol = ServerProtocol(limits)
     eof = False
-    # One cancel scope times every read of the connection, its deadline set
-    # for each read and lifted while a handler runs: cheaper than a scope per
-    # read, and a timeout ends the loop, which is what it must do anyway.
-    reading: NeedData | None = None
+    reading: NeedData | None = None  # what the read in progress waits for
+    watch = _Watch(trio.CancelScope())
+    sweeper = _Sweeper.mine()
+    sweeper.add(watch, limits)
     try:
-        with trio.CancelScope() as timer:
+        with watch.scope:
             while True:
                 event = protocol.next_event()
                 if type(event) is NeedData:
                     if eof:
                         break
                     reading = event
-                    timer.deadline = trio.current_time() + protocol.wait_time(event.phase, trio.current_time())
+                    now = trio.current_time()
+                    watch.deadline = now + protocol.wait_time(event.phase, now)
                     try:
                         data = await socket.read(id)
                     except socket.SocketClosed as exc:
                         data = exc.rest
-                    timer.deadline = math.inf
+                    watch.deadline = math.inf
+                    if watch.scope.cancel_called:
+                        break  # the bytes came as the deadline passed: timed out all the same
                     reading = None
                     eof = not data
                     protocol.receive(data)
@@ -147,9 +216,10 @@ async def serve_connection(
                 else:
                     assert type(event) is Closed
                     break
-        if timer.cancelled_caught and reading is not None:
+        if watch.scope.cancel_called and reading is not None:
             socket.write(id, protocol.timed_out(reading.phase))
     finally:
+        sweeper.remove(watch)
         await socket.close(id, limits.header_timeout)
 
 

@@ -6,6 +6,7 @@ import re
 import pytest
 import trio
 
+import skypy
 from skypy import http, socket
 from skypy.testing import wait_until
 from tests.helpers.services import write_service
@@ -134,6 +135,19 @@ async def test_an_idle_keep_alive_connection_is_closed_after_the_idle_timeout(no
         await stream.send_all(b"GET /users/1 HTTP/1.1\r\nHost: x\r\n\r\n")
         out = await read_to_eof(stream)  # the answer, then the server's close
     assert out.startswith(b"HTTP/1.1 200 OK") and out.endswith(b"}")
+
+
+async def test_a_handler_slower_than_the_timeouts_still_answers(node):
+    app = http.Router()
+
+    @app.get("/slow")
+    async def slow(req: http.Request) -> http.Response:
+        await skypy.sleep(0.5)  # a handler taking longer than every timeout of the connection
+        return http.text("done")
+
+    _, port = await start_server(node, app, limits=http.Limits(header_timeout=0.1, idle_timeout=0.1))
+    out = await exchange(port, b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 200 OK") and out.endswith(b"done")
 
 
 async def test_a_websocket_route_answers_a_plain_get_with_426(node):
