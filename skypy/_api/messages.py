@@ -180,7 +180,10 @@ def queue_length(addr: Address) -> int:
     reading a client while its agent's queue is long).
     """
     node = running().node
-    svc = node.services.get(node.resolve(addr))
+    try:
+        svc = node.services.get(node.resolve(addr))
+    except ServiceNotFound:
+        return 0  # a name nobody holds (now)
     return 0 if svc is None else len(svc.mailbox)
 
 

@@ -110,7 +110,7 @@ async def test_a_live_node_slower_than_the_heartbeat_is_not_declared_dead(node, 
     cluster.reload({"db": remote.address, "heartbeat": HEARTBEAT})
     try:
         with pytest.raises(trio.TooSlowError):  # alive and answering probes: only our timeout ends it
-            await cluster.call("db", "@store", "slow", timeout=4 * HEARTBEAT)
+            await cluster.call("db", "@store", "slow", timeout=3 * HEARTBEAT)
         assert await cluster.call("db", "@store", "echo", "same link") == "same link"
         assert await cluster.call("db", "@store", "connections") == 1
     finally:
