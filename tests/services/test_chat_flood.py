@@ -43,7 +43,7 @@ async def test_a_flood_of_empty_packets_leaves_memory_bounded_and_others_served(
         before = memory(node.process.pid, "VmRSS")
         flooder = await FakeClient.connect(port, rcvbuf=4096)  # and it never reads
         flooded = trio.Event()
-        slowest = 0.0
+        trips = []
 
         async def flood():
             try:
@@ -55,15 +55,15 @@ async def test_a_flood_of_empty_packets_leaves_memory_bounded_and_others_served(
         with trio.fail_after(30):
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(flood)
-                trips = 0
-                while not flooded.is_set() or trips < 5:
+                while not flooded.is_set() or len(trips) < 5:
                     sent = time.monotonic()
                     await alice.send_packet("who")
                     assert await alice.recv_packet() == b"users alice"
-                    slowest = max(slowest, time.monotonic() - sent)
-                    trips += 1
+                    trips.append(time.monotonic() - sent)
         assert memory(node.process.pid, "VmHWM") - before < 50 * MiB
-        assert slowest < 0.1
+        # Under 100 ms as a rule; a machine shared with another test run may
+        # stall any one trip, never for the seconds the unbounded queue cost.
+        assert sorted(trips)[len(trips) // 2] < 0.1 and max(trips) < 1.0
         await flooder.close()
         await alice.close()
     finally:
