@@ -16,23 +16,24 @@ subscribers once, on the cluster link (whose order it keeps), and that
 node's `multicastd` fans it out there. A node whose subscribers have all
 gone tells the owner when the next message arrives, and hears no more.
 
-Unlike skynet's, `subscribe` is awaited: it returns once the owner sends
-to this node, so a service that subscribes and then publishes hears its
-own message even when the channel lives on another node.
+`subscribe` may be awaited, unlike skynet's: it then returns once the
+owner sends to this node, so a service that subscribes and then publishes
+hears its own message even when the channel lives on another node.
 """
 
 from __future__ import annotations
 
 from types import CoroutineType
-from typing import Any, Callable
+from typing import Any, Callable, Generator
 
 from . import cluster
+from ._api.coroutines import fork, wait, wakeup
 from ._api.lifecycle import on_exit, uniqueservice
-from ._api.messages import dispatch, getenv, running
+from ._api.messages import dispatch, error, getenv, running
 from ._core.message import PTYPE_MULTICAST
 from ._core.node import Node
 
-__all__ = ["Channel", "deliver", "delete", "link", "new", "publish", "subscribe", "unsubscribe"]
+__all__ = ["Channel", "Subscription", "deliver", "delete", "link", "new", "publish", "subscribe", "unsubscribe"]
 
 # A channel's name: its owner node's name (empty outside a cluster), "/", a number.
 Channel = str
@@ -51,6 +52,8 @@ class _Channels:
         self.owned: dict[Channel, set[str]] = {}
         # channel -> the local services subscribed, in subscription order.
         self.subscribers: dict[Channel, dict[int, None]] = {}
+        # Channels of other nodes whose owner is known to send them here.
+        self.joined: set[Channel] = set()
         # service -> its functions by channel.
         self.functions: dict[int, dict[Channel, list[Callable[..., Any]]]] = {}
         self.service: int | None = None
@@ -126,9 +129,14 @@ def publish(ch: Channel, *args: Any) -> None:
 
 
 def deliver(ch: Channel, *args: Any) -> bool:
-    """For multicastd: fan a message from the owner out to this node's subscribers; False if there are none."""
+    """For multicastd: fan a message from the owner out to this node's subscribers.
+
+    False if there are none: multicastd then tells the owner to stop, and
+    the next subscriber here asks it again.
+    """
     channels = _here()
     if not channels.subscribers.get(ch):
+        channels.joined.discard(ch)
         return False
     channels.fan_out(ch, args)
     return True
@@ -147,10 +155,13 @@ def link(ch: Channel, node: str, joined: bool) -> None:
         links.discard(node)
 
 
-async def subscribe(ch: Channel, fn: Callable[..., Any]) -> None:
+def subscribe(ch: Channel, fn: Callable[..., Any]) -> Subscription:
     """Call ``fn(*args)`` in this service for each message published on `ch` from now on.
 
-    Returns once the subscription is in effect, on the owner too when it is another node.
+    On the owner's node that holds at once. On another node the owner must
+    first hear of it: await what this returns to know it has (``await
+    multicast.subscribe(ch, fn)``), or leave it to happen once this
+    coroutine suspends, as in skynet.
     """
     owner = _owner(ch)
     mine = owner == _node_name()
@@ -164,12 +175,62 @@ async def subscribe(ch: Channel, fn: Callable[..., Any]) -> None:
         dispatch("multicast", _dispatcher(functions))
         on_exit(lambda: _forget(channels, svc.handle))
     functions.setdefault(ch, []).append(fn)
-    subscribers = channels.subscribers.setdefault(ch, {})
-    first_here = not subscribers
-    subscribers[svc.handle] = None
-    if first_here and not mine:
+    channels.subscribers.setdefault(ch, {})[svc.handle] = None
+    if mine or ch in channels.joined:
+        return Subscription(None)
+    # Until the owner confirms, every subscriber here asks it (it is
+    # idempotent there), so each can know when its own subscription holds.
+    join = _Join()
+    fork(_joining, ch, owner, join)
+    return Subscription(join)
+
+
+class _Join:
+    """One request to a channel's owner to send to this node; and the coroutines waiting for it."""
+
+    __slots__ = ("done", "error", "waiting")
+
+    def __init__(self) -> None:
+        self.done = False
+        self.error: Exception | None = None
+        self.waiting: list[object] = []
+
+
+class Subscription:
+    """What `subscribe` returns: awaiting it returns once the owner sends to this node (at once on the owner's)."""
+
+    __slots__ = ("_join",)
+
+    def __init__(self, join: _Join | None) -> None:
+        self._join = join
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return self._wait().__await__()
+
+    async def _wait(self) -> None:
+        join = self._join
+        if join is None:
+            return
+        if not join.done:
+            token = object()
+            join.waiting.append(token)
+            await wait(token)
+        if join.error is not None:
+            raise join.error
+
+
+async def _joining(ch: Channel, owner: str, join: _Join) -> None:
+    """Ask `owner` to send `ch` to this node's multicastd, then wake who awaits the subscription."""
+    try:
         await _service()  # the owner forwards to it
         await cluster.call(owner, "@" + CLUSTER_NAME, "join", ch, _node_name())
+        _here().joined.add(ch)
+    except Exception as exc:
+        join.error = exc
+        error(f"multicast: subscribing to {ch} on node {owner!r} failed: {exc}")
+    join.done = True
+    for token in join.waiting:
+        wakeup(token)
 
 
 def unsubscribe(ch: Channel, fn: Callable[..., Any] | None = None) -> None:

@@ -205,3 +205,20 @@ async def test_a_node_whose_subscribers_come_and_go_gets_unbroken_runs(node, tmp
     assert reference == [(n,) for n in range(len(reference))]
     for run in runs:
         assert len(run) == 10 and contiguous_in(run, reference)
+
+
+@pytest.mark.skypy_config(**NODE_A)
+async def test_a_subscribe_not_awaited_holds_once_the_subscriber_suspends_as_in_skynet(node, tmp_path):
+    ch = await multicast.new()
+    got = []
+
+    async def listener():
+        multicast.subscribe(ch, lambda *args: got.append(args))  # skynet's style: no await
+
+    with trio.fail_after(10):
+        async with node_b(node, [tmp_path]) as b:
+            await b.newservice(listener)
+            links = node.node.extensions["multicast"].owned[ch]
+            await wait_until(lambda: links == {"b"}, timeout=5)
+            multicast.publish(ch, "hello")
+            await wait_until(lambda: got == [("hello",)], timeout=5)
