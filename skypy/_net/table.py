@@ -172,6 +172,7 @@ class Conn:
     def abandon(self) -> list[Effect | Event]:
         """The owner lets the socket go, unread, until another service starts it."""
         self.owner = 0
+        self.paused = False  # the old owner's pause: the next owner reads when it starts
         if self.state is State.CONNECTED:
             self.state = State.ACCEPTED
             return [Effect.STOP_READ]

@@ -5,6 +5,7 @@ import pytest
 import trio
 import trio.testing
 
+import skypy
 from skypy import socket
 from tests.helpers.peers import TIMEOUT, pattern, receive_all, socket_info
 
@@ -102,3 +103,21 @@ async def test_a_whole_line_over_max_is_line_too_long_too(listener):
         with trio.fail_after(TIMEOUT):
             await socket.readline(id, max=100)
     assert await receive_all(client) == b""
+
+
+async def test_a_paused_socket_given_to_another_service_is_read_by_it(listener):
+    client, id = await listener.connect()
+    socket.pause(id)
+    socket.abandon(id)
+    await client.send_all(b"for the new owner")
+
+    async def reader():
+        async def read(session, source):
+            await socket.start(id)
+            skypy.ret(await socket.read(id, 17))
+
+        skypy.dispatch("lua", read)
+
+    owner = await skypy.newservice(reader)
+    with trio.fail_after(TIMEOUT):
+        assert await skypy.call(owner, "lua") == b"for the new owner"
