@@ -164,3 +164,31 @@ def test_abandon_stops_reading_and_silences_events():
     assert conn.abandon() == [Effect.STOP_READ]
     assert (conn.state, conn.owner) == (State.ACCEPTED, 0)
     assert conn.received(5) is False
+
+
+def test_pause_stops_reading_and_resume_reads_again():
+    conn = connected()
+    assert conn.pause() == [Effect.STOP_READ]
+    assert conn.pause() == []  # once
+    assert conn.resume() == [Effect.READ]
+    assert conn.resume() == []
+
+
+def test_a_socket_paused_before_it_connects_is_not_read_when_it_does():
+    conn = Conn(1, "tcp", State.CONNECTING, OWNER)
+    conn.pause()
+    assert Effect.READ not in conn.opened_as(("10.0.0.1", 80))
+    assert conn.resume() == [Effect.READ]
+
+
+def test_closing_a_paused_socket_with_a_queue_reads_again_to_discard_input():
+    conn = connected()
+    conn.pause()
+    conn.queue.push(b"unsent")
+    assert conn.close(None) == [Effect.FLUSH, Effect.READ]
+    assert conn.state is State.HALFCLOSE and not conn.paused
+
+
+def test_pausing_a_listener_or_a_udp_socket_does_nothing():
+    for kind in ("listen", "udp"):
+        assert Conn(1, kind, State.OPENING, OWNER).pause() == []
