@@ -12,6 +12,7 @@ from hypothesis import given, settings, strategies as st
 from skypy.cluster.wire import (
     PART_SIZE,
     ClusterProtocolError,
+    MessageTooLarge,
     Request,
     RequestDecoder,
     Response,
@@ -353,3 +354,34 @@ def test_garbage_bodies_raise_cluster_protocol_error_only(
             decoder.feed(body)
     except ClusterProtocolError:
         pass
+
+
+def bodies(packets):
+    return [body for packet in packets for body in PacketDecoder().feed(packet)]
+
+
+def test_a_bounded_decoder_takes_the_captured_requests_whole():
+    decoder = RequestDecoder(max_size=100_000)
+    assert sum(decoder.feed(body) is not None for body in bodies(CAPTURED_REQUESTS)) > 0
+
+
+def test_a_multipart_request_announcing_more_than_max_size_is_too_large():
+    header = bodies(encode_request("@store", 1, bytes(70_000)))[0]
+    with pytest.raises(MessageTooLarge, match="announces 70000 bytes, over the limit of 65536"):
+        RequestDecoder(max_size=65536).feed(header)
+
+
+def test_unfinished_requests_holding_more_than_max_size_together_are_too_large():
+    decoder = RequestDecoder(max_size=100_000)
+    with pytest.raises(MessageTooLarge, match="unfinished multipart requests hold"):
+        for session in (1, 2, 3):
+            unfinished = bodies(encode_request("@store", session, bytes(90_000)))[:3]  # header, 2 of 3 parts
+            for body in unfinished:
+                decoder.feed(body)
+
+
+def test_a_finished_request_no_longer_counts_against_max_size():
+    decoder = RequestDecoder(max_size=100_000)
+    for session in (1, 2, 3):
+        *_, request = [decoder.feed(body) for body in bodies(encode_request("@store", session, bytes(90_000)))]
+        assert request.msg == bytes(90_000)
