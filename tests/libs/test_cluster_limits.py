@@ -1,6 +1,8 @@
 """The cluster port's bounds, on real sockets: the largest multipart request, the
 parts a connection may leave unfinished, and who may connect ([cluster] allow)."""
 
+import ipaddress
+
 import pytest
 import trio
 
@@ -93,3 +95,9 @@ async def test_listening_on_every_interface_is_logged(node):
 def test_an_allow_entry_that_is_no_address_is_a_config_error():
     with pytest.raises(skypy.ConfigError, match=r"key 'cluster.allow' must be a list of addresses or networks"):
         build("my.toml", {"cluster": {"allow": ["10.0.0.0/8", "intranet"]}})
+
+
+def test_allow_matches_addresses_networks_and_ipv4_mapped_ipv6():
+    options = cluster.ClusterOptions(allow=(ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("::1")))
+    hosts = ("10.1.2.3", "::ffff:10.1.2.3", "::1", "11.0.0.1", "name")
+    assert [options.allows(host) for host in hosts] == [True, True, True, False, False]
