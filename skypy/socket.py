@@ -226,7 +226,7 @@ def disconnected(id: int) -> bool:
 
 def info() -> list[dict[str, Any]]:
     """Every socket of the node, for netstat: id, kind, state, owner, address,
-    bytes read and written, bytes queued."""
+    bytes read and written, bytes queued, and whether reading is paused."""
     return _server().info()
 
 

@@ -261,7 +261,7 @@ class Conn:
         return self.state is State.CONNECTED and self.owner != 0
 
     def info(self) -> dict[str, Any]:
-        """The counters netstat shows for this socket."""
+        """The counters netstat shows for this socket, and whether its reading is paused."""
         return {
             "id": self.id,
             "kind": self.kind,
@@ -271,6 +271,7 @@ class Conn:
             "read": self.bytes_read,
             "written": self.bytes_written,
             "queued": len(self.queue),
+            "paused": self.paused,
         }
 
 

@@ -48,7 +48,7 @@ async def test_a_paused_connection_is_not_read_until_resumed(listener):
         sent = await send_in_background(nursery, client, data)
         with trio.fail_after(10):
             await trio.testing.wait_all_tasks_blocked(cushion=0.05)
-        assert socket_info(id)["read"] == 0
+        assert socket_info(id)["read"] == 0 and socket_info(id)["paused"]
         assert sent[0] < FLOOD  # held back by TCP
         socket.resume(id)
         assert await read_exactly(id, FLOOD) == data
