@@ -113,7 +113,7 @@ async def test_a_live_node_slower_than_the_heartbeat_is_not_declared_dead(node, 
     cluster.reload({"db": remote.address, "heartbeat": heartbeat})
     try:
         with pytest.raises(trio.TooSlowError):  # alive and answering probes: only our timeout ends it
-            await cluster.call("db", "@store", "slow", timeout=2.5 * heartbeat)
+            await cluster.call("db", "@store", "slow", timeout=2 * heartbeat)
         assert await cluster.call("db", "@store", "echo", "same link") == "same link"
         assert await cluster.call("db", "@store", "connections") == 1
     finally:
@@ -128,7 +128,7 @@ async def test_an_idle_link_sends_nothing(node):
         cluster.send("idle", "@store", "push", 1)
         assert (await peer.next_request()).push
         with pytest.raises(trio.TooSlowError):
-            await peer.next_request(timeout=2 * HEARTBEAT)  # bounded: nothing comes in 2 heartbeats
+            await peer.next_request(timeout=1.5 * HEARTBEAT)  # a busy link would have been probed by now
         nursery.cancel_scope.cancel()
 
 
