@@ -120,8 +120,11 @@ class Gate:
 
     async def close_when_gone(self, c: Connection, agent: int | str) -> None:
         """Close `c` if its agent ends first (killed, crashed in main): its client would
-        otherwise wait for answers that never come. A debug LINK is answered only by
-        the agent's end."""
+        otherwise wait for answers that never come.
+
+        A debug LINK is answered only by the agent's end, as skynet's is; an
+        agent that replaces the debug protocol must leave LINK unanswered.
+        """
         try:
             await skypy.call(agent, "debug", "LINK")
         except skypy.CallError:
