@@ -92,7 +92,13 @@ def req(addr, msg):
     def answer(ok, value):
         global waiting
         waiting -= 1
-        where = f"cluster node [{node}] {skypy.address(addr) if type(addr) is int else addr}"
+        if type(addr) is not int:
+            target = addr
+        elif addr:
+            target = skypy.address(addr)
+        else:
+            target = "(name query)"  # address 0: cluster.query, not a service
+        where = f"cluster node [{node}] {target}"
         if not ok:
             text = value if isinstance(value, ChannelClosed) else value.decode(errors="replace")
             try:
