@@ -102,7 +102,7 @@ def req(addr, msg):
         if not ok:
             text = value if isinstance(value, ChannelClosed) else value.decode(errors="replace")
             try:
-                reply.fail(f"{where}: {text}")
+                reply.fail(skypy.CallError(f"{where}: {text}"))
             except skypy.ResponseError:
                 # The channel fails its waiters as the sender ends, after the
                 # exit fan-out has failed every call it owed: nothing is left to say.
@@ -111,7 +111,7 @@ def req(addr, msg):
         try:
             values = unpack(value)
         except UnpackError as exc:
-            reply.fail(f"{where}: undecodable answer: {exc}")
+            reply.fail(skypy.CallError(f"{where}: undecodable answer: {exc}"))
             return
         reply(*values)
 

@@ -18,7 +18,7 @@ from .._core.message import address
 from .._core.protocol import Handler, Packer, Unpacker
 from .._core.request import ServedRequest
 from .._core.service import NOT_YET, NotYet, Service
-from ..errors import ResponseError, ServiceNotFound, SkypyError
+from ..errors import CallError, ResponseError, ServiceNotFound, SkypyError
 
 Address = int | str
 # How many calls answered without suspending run before one trio checkpoint.
@@ -237,8 +237,12 @@ class Responder:
         """Answer with `values`."""
         self._answer(True, values)
 
-    def fail(self, reason: str = "failed") -> None:
-        """Answer with an error: the caller's `call` raises CallError carrying `reason`."""
+    def fail(self, reason: str | CallError = "failed") -> None:
+        """Answer with an error: the caller's `call` raises CallError carrying `reason`.
+
+        A CallError is raised in the caller as it is, without naming this
+        service: for a service that answers for another one.
+        """
         self._answer(False, reason)
 
     def _answer(self, ok: bool, payload: Any) -> None:

@@ -70,6 +70,19 @@ class NotYet(enum.Enum):
 NOT_YET: Final = NotYet.NOT_YET
 
 
+def call_error(source: int, payload: Any) -> CallError:
+    """What an ERROR answer from `source` raises in its caller.
+
+    A CallError given as the answer is raised as it is: a service answering
+    for another (a cluster sender for a remote service, through a proxy)
+    names what the caller addressed, not itself. Any other reason is named
+    with the service that answered.
+    """
+    if isinstance(payload, CallError):
+        return payload
+    return CallError(f"call to {address(source)} failed: {payload}")
+
+
 class Fork(NamedTuple):
     """A coroutine to start when the turn passes: a fork, or a service's start."""
 
@@ -450,7 +463,7 @@ class Service:
         if self.message_hook is not None:
             self.message_hook(msg)
         if ptype == PTYPE_ERROR:
-            raise CallError(f"call to {address(source)} failed: {payload}")
+            raise call_error(source, payload)
         values: tuple[Any, ...] = payload
         return values
 
@@ -490,9 +503,7 @@ class Service:
         if ptype == PTYPE_RESPONSE:
             value: outcome.Outcome[Any] = outcome.Value(payload)
         else:
-            value = outcome.Error(
-                CallError(f"call to {address(source)} failed: {payload}")
-            )
+            value = outcome.Error(call_error(source, payload))
         self.turn.hand_to(waiter, value)
         return True
 

@@ -20,7 +20,6 @@ one service to another node arrive in the order they were made.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
@@ -91,23 +90,13 @@ async def call(node: str, addr: Address, *args: Any, timeout: float | None = Non
 async def _request(node: str, addr: int | str, msg: bytes, timeout: float | None) -> tuple[Any, ...]:
     svc = running()
     route = ClusterRoutes.of(svc.node).route(node)
-    try:
-        if route.sender is not None:
-            return await api.rawcall(route.sender, "lua", "req", addr, msg, timeout=timeout)
-        session = svc.new_session()
-        forward(node, svc.handle, session, ("req", addr, msg))
-        return await api.wait_answer(session, timeout)
-    except CallError as exc:
-        # The sender's answer names the remote node and service; the caller
-        # never heard of the sender, so its handle is left out.
-        reason = _SENDER_FAILED.sub("", str(exc), count=1)
-        if reason == str(exc):
-            raise
-        raise CallError(reason) from None
-
-
-# How a failure answered by a sender reads once `call` has wrapped it.
-_SENDER_FAILED = re.compile(r"^call to :[0-9a-f]{8} failed: (?=cluster node \[)")
+    # The sender answers a failure with a CallError naming the remote node
+    # and service (not itself, which the caller never heard of).
+    if route.sender is not None:
+        return await api.rawcall(route.sender, "lua", "req", addr, msg, timeout=timeout)
+    session = svc.new_session()
+    forward(node, svc.handle, session, ("req", addr, msg))
+    return await api.wait_answer(session, timeout)
 
 
 def send(node: str, addr: Address, *args: Any) -> None:

@@ -162,7 +162,8 @@ class ClusterRoutes:
         held, route.held = route.held or [], None
         for source, session, _, payload in held:
             if session:
-                self.node.post(source, (running().handle, session, PTYPE_ERROR, reason))
+                # Named by the reason alone: the caller addressed the remote service.
+                self.node.post(source, (running().handle, session, PTYPE_ERROR, CallError(reason)))
             else:
                 self.node.log(source, f"cluster push to [{route.name}] {payload[1]!r} dropped: {reason}")
 

@@ -72,6 +72,18 @@ async def test_a_failed_remote_call_names_the_node_and_service_not_a_local_helpe
     assert str(failed.value).startswith("cluster node [db] @nosuch: Invalid name")
 
 
+async def test_a_failed_call_through_a_proxy_names_the_node_and_service_not_the_sender(node, db):
+    nosuch = await cluster.proxy("db", "@nosuch")
+    with pytest.raises(skypy.CallError) as failed:
+        await skypy.call(nosuch, "lua", "echo")
+    assert str(failed.value) == "cluster node [db] @nosuch: Invalid name"
+    store = await cluster.proxy("db", "@store")
+    with pytest.raises(skypy.CallError) as failed:
+        await skypy.call(store, "lua", "fail")
+    assert str(failed.value).startswith("cluster node [db] @store: ")
+    assert str(failed.value).endswith("RuntimeError: store: fail requested")
+
+
 async def test_a_remote_address_may_be_given_as_text(node, db):
     assert await cluster.call("db", skypy.address(STORE), "echo", "by text") == "by text"
 
