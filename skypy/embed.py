@@ -9,7 +9,7 @@ from typing import Any, AsyncIterator, Callable
 
 import trio
 
-from . import cluster
+from . import cluster, datacenter
 from ._api import lifecycle, messages as api
 from ._core import config as config_module, endless
 from ._core.config import Config
@@ -161,8 +161,8 @@ async def open_node(
 
 
 async def _start(node: Node, settings: Config) -> None:
-    """Start the logger, the console, the cluster port and the `start` service, in that
-    order; StartError naming the first that failed."""
+    """Start the logger, the console, the cluster port (and the datacenter, on the node
+    that holds it) and the `start` service, in that order; StartError naming the first that failed."""
     what = f"logger service {settings.logservice!r}"
     try:
         await lifecycle.newservice(settings.logservice, *([str(settings.logger)] if settings.logger else []))
@@ -179,6 +179,10 @@ async def _start(node: Node, settings: Config) -> None:
             what = f"cluster port of node {settings.node!r}"
             node.env.setdefault("node", settings.node)
             await cluster.open(settings.node)
+            if settings.datacenter.get("node") == settings.node:
+                # The node holding the cluster's datacenter serves it from the start.
+                what = f"datacenter of node {settings.node!r}"
+                await datacenter.open()
         if settings.start is not None:
             what = f"start service {settings.start!r}"
             await lifecycle.newservice(settings.start, *settings.start_args)

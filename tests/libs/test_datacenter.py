@@ -62,7 +62,7 @@ async def test_a_path_with_no_key_is_refused(node):
 
 @pytest.mark.skypy_config(**NODE_A, datacenter={"node": "a"})
 async def test_a_wait_on_another_node_is_woken_by_a_set_on_the_holding_node(node, tmp_path):
-    await datacenter.open()
+    # Node a holds the tree because its config says so: it serves it from its start.
     woken = trio.Event()
     got = []
 
@@ -82,7 +82,6 @@ async def test_a_wait_on_another_node_is_woken_by_a_set_on_the_holding_node(node
 
 @pytest.mark.skypy_config(**NODE_A, datacenter={"node": "a"})
 async def test_a_set_on_another_node_lands_on_the_holding_node_and_wakes_its_waiters(node, tmp_path):
-    await datacenter.open()
     got = []
 
     async def setter():
@@ -104,9 +103,6 @@ async def test_a_set_on_another_node_lands_on_the_holding_node_and_wakes_its_wai
 
 @pytest.mark.skypy_config(**NODE_A, datacenter={"node": "b"})
 async def test_a_wait_fails_with_call_error_when_the_holding_node_goes_away(node, tmp_path):
-    async def serve():
-        await datacenter.open()
-
     with trio.fail_after(10):
         async with trio.open_nursery() as nursery:
             failed = []
@@ -116,8 +112,7 @@ async def test_a_wait_fails_with_call_error_when_the_holding_node_goes_away(node
                     await datacenter.wait("never", "set")
                 failed.append(True)
 
-            async with node_b(node, [tmp_path], datacenter={"node": "b"}) as b:
-                await b.newservice(serve)
+            async with node_b(node, [tmp_path], datacenter={"node": "b"}):
                 nursery.start_soon(wait_there)
                 await trio.testing.wait_all_tasks_blocked()
     assert failed == [True]
