@@ -31,11 +31,16 @@ PARENT_FD = "SKYPY_PARENT_FD"
 
 
 async def run_nodes(
-    config: Path, names: list[str], settings: list[str] | None = None, stop_grace: float = STOP_GRACE
+    config: Path,
+    names: list[str],
+    settings: list[str] | None = None,
+    stop_grace: float = STOP_GRACE,
+    watch: bool = False,
 ) -> int:
     """Run node `name` of `config` in a child process for each of `names`; the exit status.
 
-    `settings` are ``KEY=VALUE`` strings passed to each as ``--set``; a node
+    `settings` are ``KEY=VALUE`` strings passed to each as ``--set``, and
+    `watch` passes ``--watch`` (each node reloads its own services); a node
     still running `stop_grace` seconds after SIGTERM is killed. 0 when
     stopped by a signal and every node stopped cleanly; else the status of
     the first node that ended by itself (1 if that was 0), or 1 if a node
@@ -43,7 +48,7 @@ async def run_nodes(
     """
     ended: list[int] = []
     stop = trio.Event()
-    sets = [arg for setting in settings or [] for arg in ("--set", setting)]
+    sets = [arg for setting in settings or [] for arg in ("--set", setting)] + (["--watch"] if watch else [])
     watched, held = os.pipe()
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
         async with trio.open_nursery() as nursery:

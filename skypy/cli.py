@@ -172,7 +172,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--watch", action="store_true",
-        help="reload each service in place when its file changes (one node; needs pip install 'skypy[watch]')",
+        help="reload each service in place when its file changes (on every node; needs pip install 'skypy[watch]')",
     )
     run.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skypy: {exc}", file=sys.stderr)
         return EXIT_BAD_CONFIG
     if len(names) > 1:
-        return trio.run(localnodes.run_nodes, path, names, args.settings, stop_grace)
+        return trio.run(localnodes.run_nodes, path, names, args.settings, stop_grace, args.watch)
     return trio.run(run_node, settings, args.watch)
 
 

@@ -48,3 +48,25 @@ async def test_skypy_run_watch_reloads_the_start_service_when_its_file_changes(t
         await process.wait_for("versioned 2 up")
     finally:
         assert await process.stop() == 0
+
+
+@pytest.mark.slow
+async def test_skypy_run_watch_reloads_on_every_node_of_a_multi_node_run(tmp_path):
+    announcing = "import skypy\nasync def main():\n    skypy.error(f'versioned {version} up on {{skypy.getenv(\"node\")}}')\n"
+    (tmp_path / "versioned.py").write_text(announcing.format(version=1))
+    (tmp_path / "nodes.toml").write_text(
+        f'start = "versioned"\nservice_path = ["{tmp_path}"]\nnodes = ["a", "b"]\n'
+        '[cluster]\na = "127.0.0.1:0"\nb = "127.0.0.1:0"\n'
+    )
+    process = await NodeProcess.start("run", "nodes.toml", "--watch", cwd=tmp_path)
+    try:
+        for node in ("a", "b"):
+            await process.wait_for(f"versioned 1 up on {node}")
+            # Each node's watcher (its fourth service, after the logger,
+            # clusterd and the start service) must be watching before the edit.
+            await process.wait_for(f"{node} [:00000005] watch: reloading services")
+        (tmp_path / "versioned.py").write_text(announcing.format(version=2))
+        for node in ("a", "b"):
+            await process.wait_for(f"versioned 2 up on {node}")
+    finally:
+        assert await process.stop() == 0
