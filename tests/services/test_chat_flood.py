@@ -8,7 +8,7 @@ import trio
 
 from skypy.testing import FakeClient, NodeProcess
 
-FLOOD = 4 << 20  # zero bytes: 2 Mi empty packets
+FLOOD = 10 << 20  # zero bytes: 5 Mi empty packets, as the flood that grew the old gate by 264-796 MiB
 MiB = 1 << 20
 
 CHAT_NODE = """
