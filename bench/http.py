@@ -19,10 +19,8 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import selectors
 import socket as stdsocket
 import sys
-import time
 from typing import Awaitable, Callable
 
 import h11
@@ -91,39 +89,21 @@ async def trio_server(client: Callable[[int], Awaitable[dict[str, float]]]) -> d
 
 def load_client(port: int, connections: int, duration: float) -> dict[str, float]:
     """Keep-alive GETs on every connection, one at a time each: requests/s after a warm-up, and the total sent."""
-    selector = selectors.DefaultSelector()
+    socks = []
     for _ in range(connections):
         sock = stdsocket.create_connection(("127.0.0.1", port))
         sock.setsockopt(stdsocket.IPPROTO_TCP, stdsocket.TCP_NODELAY, 1)
-        sock.setblocking(False)
-        selector.register(sock, selectors.EVENT_READ, [b""])
-        sock.send(REQUEST)
-    warmup = min(1.0, duration / 5)
-    done = total = 0
-    now = time.perf_counter()
-    begin, end = now + warmup, now + warmup + duration
-    counted_from = None
-    size = 0  # one answer's size, learnt from the first
-    while now < end:
-        if counted_from is None and now >= begin:
-            counted_from, done = now, 0
-        for key, _ in selector.select(timeout=1.0):
-            sock = key.fileobj
-            data = key.data[0] + sock.recv(65536)  # type: ignore[union-attr]
-            if not size and b"\r\n\r\n" in data:
-                head, _, _ = data.partition(b"\r\n\r\n")
-                length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
-                size = len(head) + 4 + length
-            while size and len(data) >= size:
-                data = data[size:]
-                done += 1
-                total += 1
-                sock.send(REQUEST)  # type: ignore[union-attr]
-            key.data[0] = data
-        now = time.perf_counter()
-    for key in list(selector.get_map().values()):
-        key.fileobj.close()  # type: ignore[union-attr]
-    return {"rate": done / (now - (counted_from or begin)), "total": total + connections}
+        socks.append(sock)
+    return turns.ping_pong(socks, REQUEST, _answer_size, duration)
+
+
+def _answer_size(received: bytes) -> int | None:
+    """One answer's size, from its head's Content-Length, once the head is in."""
+    head, found, _ = received.partition(b"\r\n\r\n")
+    if not found:
+        return None
+    length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+    return len(head) + 4 + length
 
 
 def main() -> None:

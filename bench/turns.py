@@ -11,8 +11,11 @@ from __future__ import annotations
 import functools
 import json
 import resource
+import selectors
+import socket
 import statistics
 import sys
+import time
 from typing import Any, Awaitable, Callable
 
 import trio
@@ -29,6 +32,50 @@ async def run_client(script: str, args: list[str], port: int) -> dict[str, float
     proc = await trio.run_process([sys.executable, script, "--client", str(port), *args], capture_stdout=True)
     result: dict[str, float] = json.loads(proc.stdout)
     return result
+
+
+def ping_pong(
+    socks: list[socket.socket], message: bytes, answer_size: Callable[[bytes], int | None], duration: float
+) -> dict[str, float]:
+    """The load client's loop: each connection sends `message`, and again each time a whole
+    answer has come back; answers/s after a warm-up, and the total sent.
+
+    ``answer_size(received)`` is one answer's size in bytes, once the bytes
+    received so far tell it (every answer has the same size), else None.
+    """
+    selector = selectors.DefaultSelector()
+    for sock in socks:
+        sock.setblocking(False)
+        selector.register(sock, selectors.EVENT_READ, [b""])
+        sock.send(message)
+    warmup = min(1.0, duration / 5)
+    size: int | None = None
+    done = total = 0
+    now = time.perf_counter()
+    begin, end = now + warmup, now + warmup + duration
+    counted_from = None
+    while now < end:
+        if counted_from is None and now >= begin:
+            counted_from, done = now, 0
+        for key, _ in selector.select(timeout=1.0):
+            sock = key.fileobj
+            assert isinstance(sock, socket.socket)
+            data = sock.recv(65536)
+            if not data:
+                raise SystemExit("the server closed a connection")
+            received = key.data[0] + data
+            if size is None:
+                size = answer_size(received)
+            while size and len(received) >= size:
+                received = received[size:]
+                done += 1
+                total += 1
+                sock.send(message)
+            key.data[0] = received
+        now = time.perf_counter()
+    for sock in socks:
+        sock.close()
+    return {"rate": done / (now - (counted_from or begin)), "total": total + len(socks)}
 
 
 def one_turn(server: Server, script: str, client_args: list[str]) -> tuple[float, float]:

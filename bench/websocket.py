@@ -21,11 +21,9 @@ import base64
 import functools
 import json
 import os
-import selectors
 import socket as stdsocket
 import struct
 import sys
-import time
 from typing import Awaitable, Callable
 
 import trio
@@ -104,36 +102,9 @@ def masked_frame(payload: bytes) -> bytes:
 
 def load_client(port: int, connections: int, size: int, duration: float) -> dict[str, float]:
     """One message in flight per connection: echoes/s after a warm-up, and the total sent."""
-    frame = masked_frame(b"x" * size)
     echo_size = size + (2 if size < 126 else 4)  # the server's frames are not masked
-    selector = selectors.DefaultSelector()
-    for _ in range(connections):
-        sock = handshake(port)
-        sock.setblocking(False)
-        selector.register(sock, selectors.EVENT_READ, [0])
-        sock.send(frame)
-    warmup = min(1.0, duration / 5)
-    done = total = 0
-    now = time.perf_counter()
-    begin, end = now + warmup, now + warmup + duration
-    counted_from = None
-    while now < end:
-        if counted_from is None and now >= begin:
-            counted_from, done = now, 0
-        for key, _ in selector.select(timeout=1.0):
-            data = key.fileobj.recv(65536)  # type: ignore[union-attr]
-            if not data:
-                raise SystemExit("the server closed a connection")
-            key.data[0] += len(data)
-            while key.data[0] >= echo_size:
-                key.data[0] -= echo_size
-                done += 1
-                total += 1
-                key.fileobj.send(frame)  # type: ignore[union-attr]
-        now = time.perf_counter()
-    for key in list(selector.get_map().values()):
-        key.fileobj.close()  # type: ignore[union-attr]
-    return {"rate": done / (now - (counted_from or begin)), "total": total + connections}
+    socks = [handshake(port) for _ in range(connections)]
+    return turns.ping_pong(socks, masked_frame(b"x" * size), lambda received: echo_size, duration)
 
 
 def main() -> None:
