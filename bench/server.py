@@ -38,6 +38,7 @@ import trio
 import skypy
 from messages import figure, report  # bench/messages.py: one way to make and print figures
 from skypy import cluster, netpack, socket
+from skypy.cli import RUN_GC
 
 REQUEST = netpack.pack(b"get 42")
 _FRAME = struct.Struct(">H")
@@ -80,7 +81,9 @@ async def agent(fd: int, store: int | str) -> None:
 
 async def skypy_server(clients: int, duration: float, store_node: str | None) -> dict[str, float]:
     """Serve the load client's `clients` connections; the store on this node or on `store_node`."""
-    async with skypy.open_node(cluster={} if store_node is None else {"store": store_node}) as node:
+    # The collector as `skypy run` sets it (RUN_GC): this is what a server run by the command does.
+    cluster_table = {} if store_node is None else {"store": store_node}
+    async with skypy.open_node(cluster=cluster_table, gc=RUN_GC) as node:
         store: int | str = ".store"
         if store_node is None:
             await node.newservice(store_service)

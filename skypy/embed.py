@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import re
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -130,34 +131,75 @@ async def open_node(
     # Kept outside the nursery so a failure in the block comes out as itself,
     # not wrapped in an ExceptionGroup by the nursery.
     failure: BaseException | None = None
-    async with trio.open_nursery() as nursery:
-        node.nursery = nursery
-        node.started_at = trio.current_time()
-        nursery.start_soon(node.timers.run, name="skypy timers")
-        await nursery.start(endless.watch, node)
-        host = Service(node, node.new_handle(), "host")
-        node.services[host.handle] = host
-        await nursery.start(node.guard, host)
-        token = current.set(host)
-        running = RunningNode(node, host)
-        try:
-            if on_start is not None:
-                on_start(running)
-            await _start(node, settings)
-            yield running
-        except BaseException as exc:
-            failure = exc
-        finally:
-            # Not shielded: when the block is cancelled from outside, the
-            # logger (and this block's own service) are being cancelled too,
-            # and a shielded wait for the flush would never end.
+    collector = _Collector(settings.gc)
+    collector.apply()
+    try:
+        async with trio.open_nursery() as nursery:
+            node.nursery = nursery
+            node.started_at = trio.current_time()
+            nursery.start_soon(node.timers.run, name="skypy timers")
+            await nursery.start(endless.watch, node)
+            host = Service(node, node.new_handle(), "host")
+            node.services[host.handle] = host
+            await nursery.start(node.guard, host)
+            token = current.set(host)
+            running = RunningNode(node, host)
             try:
-                await _flush_log(node)
+                if on_start is not None:
+                    on_start(running)
+                await _start(node, settings)
+                collector.started()
+                yield running
+            except BaseException as exc:
+                failure = exc
             finally:
-                current.reset(token)
-                node.close()
+                # Not shielded: when the block is cancelled from outside, the
+                # logger (and this block's own service) are being cancelled too,
+                # and a shielded wait for the flush would never end.
+                try:
+                    await _flush_log(node)
+                finally:
+                    current.reset(token)
+                    node.close()
+    finally:
+        collector.restore()
     if failure is not None:
         raise failure
+
+
+class _Collector:
+    """The config's ``[gc]`` policy for this process while the node runs; Python's own after.
+
+    Process-wide, as Python has one cyclic collector. A node holds many
+    long-lived objects (services, their namespaces, tasks and tables), and
+    each full collection walks them all: with a thousand connections' agents
+    that came to a third of the CPU per request (bench/server.py). So
+    `threshold` makes collections rarer, and `freeze` moves what start-up
+    made out of their way (`gc.freeze`); the price is that a frozen cycle
+    is never collected (a boot-time service's old module after a reload).
+    """
+
+    def __init__(self, policy: dict[str, Any]) -> None:
+        self.policy = policy
+        self.old = gc.get_threshold()
+
+    def apply(self) -> None:
+        """Collect less often, if the policy says so."""
+        threshold = self.policy.get("threshold", 0)
+        if threshold:
+            gc.set_threshold(threshold, *self.old[1:])
+
+    def started(self) -> None:
+        """Start-up is over: freeze what it made, if the policy says so."""
+        if self.policy.get("freeze"):
+            gc.freeze()
+
+    def restore(self) -> None:
+        """The node has ended: Python's collector as it was before."""
+        if self.policy:
+            gc.set_threshold(*self.old)
+        if self.policy.get("freeze"):
+            gc.unfreeze()
 
 
 async def _start(node: Node, settings: Config) -> None:

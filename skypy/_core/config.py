@@ -59,6 +59,10 @@ class Config:
     watchdog: dict[str, Any] = attrs.Factory(dict)
     # skypy.datacenter: `node`, the cluster node holding the tree (else each node holds its own).
     datacenter: dict[str, Any] = attrs.Factory(dict)
+    # Python's cyclic collector for the node's process: `threshold` (its
+    # first generation's, 0: Python's own) and `freeze` (after start-up).
+    # Empty: leave it as it is (`skypy run` has its own default).
+    gc: dict[str, Any] = attrs.Factory(dict)
     # A multi-node config's `[node.NAME]` tables: keys that node takes over
     # the shared ones (`select_node` applies them).
     node_tables: dict[str, dict[str, Any]] = attrs.Factory(dict)
@@ -136,6 +140,7 @@ _CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     ),
     "watchdog": ("a table (endless, interrupt, signal)", lambda v: isinstance(v, dict)),
     "datacenter": ("a table (node)", lambda v: isinstance(v, dict)),
+    "gc": ("a table (threshold, freeze)", lambda v: isinstance(v, dict)),
     "cluster": (
         'a table of node = "host:port" or false, and the settings allow, heartbeat, max_request',
         lambda v: isinstance(v, dict) and all(_node_address(a) for k, a in v.items() if k not in CLUSTER_SETTINGS),
@@ -179,6 +184,13 @@ _WATCHDOG_CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
 # skypy.datacenter: which node of the cluster holds the tree.
 _DATACENTER_CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "node": ("the name of the node in [cluster] that holds the tree (string)", lambda v: isinstance(v, str) and v != ""),
+}
+
+
+# The node process's cyclic garbage collector (applied by open_node).
+_GC_CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "threshold": ("a whole number of allocations >= 0 (0: Python's own)", lambda v: type(v) is int and v >= 0),
+    "freeze": ("true or false", lambda v: type(v) is bool),
 }
 
 
@@ -231,6 +243,8 @@ def build(source: str, values: dict[str, Any], base_dir: Path | None = None, bas
         _check(source, values["watchdog"], _WATCHDOG_CHECKS, "watchdog.")
     if isinstance(values.get("datacenter"), dict):
         _check(source, values["datacenter"], _DATACENTER_CHECKS, "datacenter.")
+    if isinstance(values.get("gc"), dict):
+        _check(source, values["gc"], _GC_CHECKS, "gc.")
     if isinstance(values.get("cluster"), dict):
         settings = {k: v for k, v in values["cluster"].items() if k in CLUSTER_SETTINGS}
         _check(source, settings, CLUSTER_SETTINGS, "cluster.")

@@ -60,6 +60,20 @@ def test_console_table_keys_are_checked(tmp_path, line, reason):
         config.load(path)
 
 
+@pytest.mark.parametrize(
+    "line, reason",
+    [
+        ("threshold = -1", "key 'gc.threshold' must be a whole number of allocations"),
+        ("freeze = 1", "key 'gc.freeze' must be true or false"),
+        ("generations = 3", "unknown key 'gc.generations'"),
+    ],
+)
+def test_gc_table_keys_are_checked(tmp_path, line, reason):
+    path = write(tmp_path, f"[gc]\n{line}\n")
+    with pytest.raises(skypy.ConfigError, match=reason):
+        config.load(path)
+
+
 def test_service_path_is_relative_to_the_config_file_and_keeps_the_shipped_services(tmp_path):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "hello.py").write_text("async def main():\n    pass\n")

@@ -5,6 +5,8 @@ with a crash check added, except where open_node's own `on_start` or crash
 hooks are what is tested.
 """
 
+import gc
+
 import pytest
 import trio
 
@@ -101,3 +103,19 @@ async def test_crash_hooks_are_told_of_each_unhandled_exception_with_its_service
             await node.call(addr, "lua")
         [(handle, what, exc)] = crashes
         assert handle == addr and what == "handler" and isinstance(exc, KeyError)
+
+
+async def test_the_gc_table_sets_pythons_collector_while_the_node_runs_and_puts_it_back():
+    before = gc.get_threshold()
+    async with open_test_node(gc={"threshold": 12_345, "freeze": True}):
+        assert gc.get_threshold() == (12_345, *before[1:])
+        assert gc.get_freeze_count() > 0  # what start-up made
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
+
+
+async def test_without_a_gc_table_a_node_leaves_pythons_collector_alone():
+    before = gc.get_threshold()
+    async with open_test_node():
+        assert gc.get_threshold() == before
+        assert gc.get_freeze_count() == 0
