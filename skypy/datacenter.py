@@ -42,10 +42,7 @@ class _Tree:
 
     @staticmethod
     def of(node: Node) -> _Tree:
-        tree: _Tree | None = node.extensions.get(EXTENSION)
-        if tree is None:
-            tree = node.extensions[EXTENSION] = _Tree()
-        return tree
+        return node.extension(EXTENSION, _Tree)
 
 
 def _home() -> str | None:

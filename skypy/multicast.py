@@ -60,10 +60,7 @@ class _Channels:
 
     @staticmethod
     def of(node: Node) -> _Channels:
-        channels: _Channels | None = node.extensions.get(EXTENSION)
-        if channels is None:
-            channels = node.extensions[EXTENSION] = _Channels(node)
-        return channels
+        return node.extension(EXTENSION, _Channels, node)
 
     def fan_out(self, ch: Channel, args: tuple[Any, ...]) -> None:
         """Post one message, one payload for all, to each local subscriber of `ch`."""

@@ -159,10 +159,7 @@ class _Registry:
 
     @staticmethod
     def of(node: Node) -> _Registry:
-        registry: _Registry | None = node.extensions.get(EXTENSION)
-        if registry is None:
-            registry = node.extensions[EXTENSION] = _Registry()
-        return registry
+        return node.extension(EXTENSION, _Registry)
 
 
 def _table(name: str) -> _Table:

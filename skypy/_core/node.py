@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import sys
 from collections import deque
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 import trio
 
@@ -39,6 +39,8 @@ from .timers import Timers
 # task step (and so the whole node) for long.
 INLINE_CHAIN = 16
 
+T = TypeVar("T")
+
 LogHook = Callable[[int, str], None]
 # crash_hook(service, what, exception): what failed ("handler", "start", …) and why.
 CrashHook = Callable[[Service, str, BaseException], None]
@@ -61,7 +63,8 @@ class Node:
         # logged, so tools (skypy.testing) see crashes without parsing the log.
         self.crash_hooks: list[CrashHook] = []
         # State of the libraries layered on the node (the socket server, the
-        # cluster), by name, so the node itself need not know them.
+        # cluster), by name, so the node itself need not know them; made on
+        # first use through `extension`.
         self.extensions: dict[str, Any] = {}
         # Handlers every service starts with, by protocol number: the node's
         # assembly installs the debug protocol here, as skynet's service
@@ -80,6 +83,13 @@ class Node:
         # messages posted meanwhile are for, to run there next instead of
         # waking their loop tasks. None the rest of the time.
         self._runnable: deque[Service] | None = None
+
+    def extension(self, name: str, make: Callable[..., T], *args: Any) -> T:
+        """The state a library keeps on this node under `name`, made by ``make(*args)`` on first use."""
+        state: T | None = self.extensions.get(name)
+        if state is None:
+            state = self.extensions[name] = make(*args)
+        return state
 
     # --- addressing -------------------------------------------------------
 

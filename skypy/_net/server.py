@@ -42,10 +42,7 @@ class SocketServer:
     @classmethod
     def of(cls, node: Node) -> SocketServer:
         """The node's socket server, started on first use."""
-        server = node.extensions.get("socket")
-        if server is None:
-            server = node.extensions["socket"] = cls(node)
-        return server
+        return node.extension("socket", cls, node)
 
     def _spawn(self, fn: Callable[..., Any], *args: Any) -> None:
         assert self.node.nursery is not None, "the node is not running"

@@ -93,10 +93,7 @@ class ClusterRoutes:
     @classmethod
     def of(cls, node: Node) -> ClusterRoutes:
         """The node's routes, made from its config's ``[cluster]`` table on first use."""
-        routes = node.extensions.get("cluster")
-        if routes is None:
-            routes = node.extensions["cluster"] = cls(node, node.config.cluster)
-        return routes
+        return node.extension("cluster", cls, node, node.config.cluster)
 
     def update(self, table: Mapping[str, str | bool]) -> list[Route]:
         """Merge `table` (name -> "host:port" or False for down) in; return the routes it ends."""
