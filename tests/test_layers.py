@@ -27,6 +27,7 @@ LAYERS: list[tuple[int, str]] = [
     (4, "skypy.socketchannel"),
     (4, "skypy.netpack"),
     (4, "skypy.serialize"),
+    (4, "skypy._weburl"),
     (4, "skypy.cluster"),
     (4, "skypy.sharetable"),
     (4, "skypy.datacenter"),

@@ -10,7 +10,7 @@ once more on a fresh one. Redirects are not followed unless asked.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import h11
 import trio
@@ -18,6 +18,7 @@ import trio
 from .. import socket
 from .._api.lifecycle import on_exit
 from .._api.messages import running
+from .._weburl import split_url
 from ..errors import SkypyError
 from ._message import Response
 
@@ -59,11 +60,7 @@ async def request(
     seconds (None: no limit). With `follow_redirects`, up to 10 are followed.
     """
     for _ in range(11):
-        parts = urlsplit(url)
-        if parts.scheme != "http" or not parts.hostname:
-            raise ValueError(f"not an http:// URL (TLS is not supported): {url!r}")
-        host, port = parts.hostname, parts.port or 80
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        host, port, target = split_url(url, "http")
         try:
             with trio.fail_after(timeout if timeout is not None else float("inf")):
                 response = await _exchange(method, host, port, target, headers or {}, body, max_body_size)

@@ -22,11 +22,10 @@ raises it too.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 import trio
 
 from .. import socket
+from .._weburl import split_url
 from ..errors import SkypyError
 from ._protocol import NORMAL, ClientHandshake, MessageProtocol, accept
 
@@ -143,11 +142,7 @@ async def connect(
 
     HandshakeError, or SocketError from opening the socket, each naming the
     host; trio.TooSlowError if the handshake takes over `timeout` seconds."""
-    parts = urlsplit(url)
-    if parts.scheme != "ws" or not parts.hostname:
-        raise ValueError(f"not a ws:// URL (TLS is not supported): {url!r}")
-    host, port = parts.hostname, parts.port or 80
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    host, port, target = split_url(url, "ws")
     with trio.fail_after(timeout):
         id = await socket.open(host, port)
         try:
