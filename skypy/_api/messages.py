@@ -8,6 +8,7 @@ hold the rest.
 
 from __future__ import annotations
 
+from time import perf_counter
 from typing import Any, Callable
 
 import trio
@@ -134,6 +135,8 @@ async def call(addr: Address, ptype: str | int, *args: Any, timeout: float | Non
     answer is then dropped).
     """
     svc = running()
+    if svc.node.call_hook is not None:
+        return values_of(await _metered(svc, addr, ptype, args, timeout))
     session, values = _request(svc, addr, ptype, args)
     # The inline answer skips _answer's coroutine: this is the hot path.
     if values is NOT_YET or svc.inline_calls % INLINE_CALLS_PER_CHECKPOINT == 0:
@@ -148,9 +151,43 @@ async def rawcall(addr: Address, ptype: str | int, *args: Any, timeout: float | 
     wire), where `call`'s None / value / tuple would lose how many there were.
     """
     svc = running()
+    if svc.node.call_hook is not None:
+        return await _metered(svc, addr, ptype, args, timeout)
+    return await _values(svc, addr, ptype, args, timeout)
+
+
+async def _values(svc: Service, addr: Address, ptype: str | int, args: tuple[Any, ...], timeout: float | None) -> tuple[Any, ...]:
+    """Make a request and wait for its answer's values."""
     session, values = _request(svc, addr, ptype, args)
     if values is NOT_YET or svc.inline_calls % INLINE_CALLS_PER_CHECKPOINT == 0:
         values = await _answer(svc, session, values, timeout)
+    return values
+
+
+async def _metered(svc: Service, addr: Address, ptype: str | int, args: tuple[Any, ...], timeout: float | None) -> tuple[Any, ...]:
+    """`_values`, told to the node's `call_hook`: the callee's label, the seconds it took, and
+    why it failed ("invalid_address", "error", "timeout") or None."""
+    node = svc.node
+    hook = node.call_hook
+    assert hook is not None
+    started = perf_counter()
+    try:
+        callee = node.services.get(node.resolve(addr))
+    except ServiceNotFound:
+        callee = None
+    label = None if callee is None else callee.label
+    try:
+        values = await _values(svc, addr, ptype, args, timeout)
+    except ServiceNotFound:
+        hook(label, perf_counter() - started, "invalid_address")
+        raise
+    except CallError:
+        hook(label, perf_counter() - started, "error")
+        raise
+    except trio.TooSlowError:
+        hook(label, perf_counter() - started, "timeout")
+        raise
+    hook(label, perf_counter() - started, None)
     return values
 
 

@@ -2,13 +2,14 @@
 
 It knows nothing of sockets, consoles or the debug protocol: those are
 services and libraries built on the service API, attached through the hook
-fields below (`default_handlers`, `log_hooks`, `crash_hooks`, `extensions`)
-and `Service`'s own (`exit_hooks`, `suspend_hooks`, `message_hook`).
+fields below (`default_handlers`, `log_hooks`, `crash_hooks`, `retire_hooks`,
+`call_hook`, `extensions`) and `Service`'s own (`exit_hooks`, `suspend_hooks`, `message_hook`).
 """
 
 from __future__ import annotations
 
 import copy
+import logging
 import sys
 from collections import deque
 from typing import Any, Callable, TypeVar
@@ -44,6 +45,8 @@ T = TypeVar("T")
 LogHook = Callable[[int, str], None]
 # crash_hook(service, what, exception): what failed ("handler", "start", …) and why.
 CrashHook = Callable[[Service, str, BaseException], None]
+# call_hook(callee label or None if there is no such service, seconds, None or why it failed).
+CallHook = Callable[[str | None, float, str | None], None]
 
 
 class Node:
@@ -62,6 +65,14 @@ class Node:
         # Told of every exception a service did not handle, after it is
         # logged, so tools (skypy.testing) see crashes without parsing the log.
         self.crash_hooks: list[CrashHook] = []
+        # Told of each service as it is retired, before its names are freed,
+        # so tools that total per-service figures (the metrics) keep its share.
+        self.retire_hooks: list[Callable[[Service], None]] = []
+        # Told of every call a service makes, when set (the metrics); None,
+        # the usual case, costs the call path one test.
+        self.call_hook: CallHook | None = None
+        # Messages to dead or unknown addresses, dropped or refused.
+        self.dead_letters = 0
         # State of the libraries layered on the node (the socket server, the
         # cluster), by name, so the node itself need not know them; made on
         # first use through `extension`.
@@ -125,7 +136,7 @@ class Node:
         mailbox = svc.mailbox
         mailbox.append(msg)
         if len(mailbox) >= svc.overload_at:
-            self.log(dest, f"May overload, message queue length = {len(mailbox)}")
+            self.log(dest, f"May overload, message queue length = {len(mailbox)}", logging.WARNING)
             svc.overload_at *= 2
         if svc.turn.holder is None:
             runnable = self._runnable
@@ -175,27 +186,36 @@ class Node:
 
     def _undeliverable(self, dest: int, msg: RawMessage) -> None:
         source, session, ptype, _ = msg
+        self.dead_letters += 1
         if ptype == PTYPE_RESPONSE or ptype == PTYPE_ERROR:
             return  # the caller is gone; nobody waits for this answer
         if session:
             self.post(source, (dest, session, PTYPE_ERROR, "service is gone"))
         else:
-            self.log(source, f"drop message to dead address {address(dest)}")
+            self.log(source, f"drop message to dead address {address(dest)}", logging.WARNING)
 
     def _fire_timer(self, handle: int, session: int) -> None:
         self.post(handle, (0, session, PTYPE_RESPONSE, ()))
 
     # --- the log ----------------------------------------------------------
 
-    def log(self, source: int, text: str) -> None:
-        """Log `text` from `source` through the ``.logger`` service (stderr until it runs)."""
+    def log(self, source: int, text: str, level: int = logging.INFO) -> None:
+        """Log `text` from `source` at `level` (Python logging's numbers) through the ``.logger``
+        service (stderr until it runs).
+
+        The logger gets ``text, level, label``: the label of `source` is
+        looked up now, as a crashing service is gone by the time its last
+        lines are written.
+        """
         for hook in self.log_hooks:
             hook(source, text)
         logger = self.services.get(self.names.get(".logger", -1))
         if logger is None:
             print(f"[{address(source)}] {text}", file=sys.stderr, flush=True)
         else:
-            self.post(logger.handle, (source, 0, PTYPE_TEXT, (text,)))
+            svc = self.services.get(source)
+            label = "node" if svc is None else svc.label
+            self.post(logger.handle, (source, 0, PTYPE_TEXT, (text, level, label)))
 
     # --- lifecycle --------------------------------------------------------
 
@@ -241,6 +261,8 @@ class Node:
         if svc.dead:
             return
         svc.dead = True
+        for hook in self.retire_hooks:
+            hook(svc)
         svc.turn.close()
         self.services.pop(svc.handle, None)
         for name in [n for n, h in self.names.items() if h == svc.handle]:

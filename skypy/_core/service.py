@@ -10,6 +10,7 @@ task (workers.py) that runs it under the turn.
 from __future__ import annotations
 
 import enum
+import logging
 import traceback
 from collections import deque
 from time import perf_counter
@@ -259,6 +260,7 @@ class Service:
             self.node.log(
                 self.handle,
                 f"Maybe forgot response session {request.session} from {address(request.source)}",
+                logging.WARNING,
             )
             self.answer(request, False, "the handler ended without answering")
 
@@ -275,6 +277,7 @@ class Service:
         self.node.log(
             self.handle,
             f"{what} raised:\n" + "".join(traceback.format_exception(exc)).rstrip(),
+            logging.ERROR,
         )
         for hook in self.node.crash_hooks:
             hook(self, what, exc)
@@ -496,7 +499,7 @@ class Service:
             if session in self.abandoned:
                 self.abandoned.discard(session)
             elif session:
-                self.node.log(self.handle, f"Unknown session : {session} from {address(source)}")
+                self.node.log(self.handle, f"Unknown session : {session} from {address(source)}", logging.WARNING)
             return False
         if isinstance(waiter, TimeoutCallback):
             return self.invoke(ServedRequest(0, 0), waiter.fn, (), False, "timeout callback")
