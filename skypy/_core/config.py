@@ -53,6 +53,11 @@ class Config:
     copy_messages: bool = False
     env: dict[str, Any] = attrs.Factory(dict)
     console: dict[str, Any] | None = None
+    # The node's web page and /metrics (skypy.ops.web): host, port, token; None: not served.
+    web: dict[str, Any] | None = None
+    # Log lines: `level` (the lowest written: "debug", "info", "warning",
+    # "error") and `format` ("skynet" lines, or "json" objects).
+    log: dict[str, Any] = attrs.Factory(dict)
     cluster: dict[str, Any] = attrs.Factory(dict)
     node: str | None = None
     nodes: list[str] = attrs.Factory(list)
@@ -138,6 +143,11 @@ _CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
         "a table (host, port, greeting_delay), or false for none",
         lambda v: isinstance(v, dict) or v is False or v is None,
     ),
+    "web": (
+        "a table (host, port, token), or false for none",
+        lambda v: isinstance(v, dict) or v is False or v is None,
+    ),
+    "log": ("a table (level, format)", lambda v: isinstance(v, dict)),
     "watchdog": ("a table (endless, interrupt, signal)", lambda v: isinstance(v, dict)),
     "datacenter": ("a table (node)", lambda v: isinstance(v, dict)),
     "gc": ("a table (threshold, freeze)", lambda v: isinstance(v, dict)),
@@ -166,6 +176,19 @@ _CONSOLE_CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "port": ("a port number 0..65535", lambda v: type(v) is int and 0 <= v <= 65535),
     "greeting_delay": ("a number of seconds", _seconds),
     "token": ("a secret (a non-empty string)", lambda v: isinstance(v, str) and v != ""),
+}
+
+
+_WEB_CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    key: _CONSOLE_CHECKS[key] for key in ("host", "port", "token")
+}
+
+# Python logging's level numbers, by the names [log] level takes.
+LOG_LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
+
+_LOG_CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "level": ('one of "debug", "info", "warning", "error"', lambda v: v in LOG_LEVELS),
+    "format": ('"skynet" (lines as skynet writes them) or "json" (one object a line)', lambda v: v in ("skynet", "json")),
 }
 
 
@@ -239,6 +262,10 @@ def build(source: str, values: dict[str, Any], base_dir: Path | None = None, bas
     _check(source, values, _CHECKS)
     if isinstance(values.get("console"), dict):
         _check(source, values["console"], _CONSOLE_CHECKS, "console.")
+    if isinstance(values.get("web"), dict):
+        _check(source, values["web"], _WEB_CHECKS, "web.")
+    if isinstance(values.get("log"), dict):
+        _check(source, values["log"], _LOG_CHECKS, "log.")
     if isinstance(values.get("watchdog"), dict):
         _check(source, values["watchdog"], _WATCHDOG_CHECKS, "watchdog.")
     if isinstance(values.get("datacenter"), dict):
@@ -260,7 +287,7 @@ def build(source: str, values: dict[str, Any], base_dir: Path | None = None, bas
             value = [here / p for p in value] + [shipped("services")]
         elif key in ("logger", "logpath"):
             value = here / value
-        elif key == "console" and value is False:
+        elif key in ("console", "web") and value is False:
             value = None
         elif key == "node" and isinstance(value, dict):
             key, value = "node_tables", _merged(config.node_tables, value)
@@ -270,8 +297,10 @@ def build(source: str, values: dict[str, Any], base_dir: Path | None = None, bas
     if "logger" in values and "logpath" not in values and config.logger is not None:
         config.logpath = config.logger.parent
     _check_logger(source, config.logger)
-    if config.console is not None:
-        _check_console_exposure(source, config.console)
+    for key in ("console", "web"):
+        table = getattr(config, key)
+        if table is not None:
+            _check_exposure(source, key, table)
     if config.start is not None:
         try:
             ServiceLoader(config.service_path).find(config.start)
@@ -289,10 +318,11 @@ def build(source: str, values: dict[str, Any], base_dir: Path | None = None, bas
     return config
 
 
-def _check_console_exposure(source: str, console: dict[str, Any]) -> None:
-    """A console off loopback without a token would let anyone who reaches it run code."""
-    host = console.get("host", "127.0.0.1")
-    if "token" in console or host == "localhost":
+def _check_exposure(source: str, key: str, table: dict[str, Any]) -> None:
+    """A console or web page off loopback without a token would let anyone who reaches it
+    run code in the node, or kill its services."""
+    host = table.get("host", "127.0.0.1")
+    if "token" in table or host == "localhost":
         return
     try:
         if ipaddress.ip_address(host.strip("[]")).is_loopback:
@@ -300,8 +330,8 @@ def _check_console_exposure(source: str, console: dict[str, Any]) -> None:
     except ValueError:
         pass
     raise ConfigError(
-        f"{source}: key 'console.host': {host} is not a loopback address, and anyone who reaches"
-        " the console can run code in the node: set console.token too, or use 127.0.0.1"
+        f"{source}: key '{key}.host': {host} is not a loopback address, and anyone who reaches"
+        f" the {key} can change the node: set {key}.token too, or use 127.0.0.1"
     )
 
 
