@@ -66,6 +66,7 @@ from ._core.message import (
     address as address,
     handle as handle,
 )
+from . import log as log
 from .embed import RunningNode as RunningNode, open_node as open_node
 from .errors import (
     CallError as CallError,
@@ -87,7 +88,7 @@ __all__ = [
     "CallError", "Config", "CriticalSection", "ConfigError", "Interrupted", "Message", "PackError", "ReloadError", "Responder",
     "ResponseError", "RunningNode", "ServiceNotFound", "SkypyError", "StartError", "UnpackError",
     "address", "call", "dispatch", "dispatch_commands", "error", "fork", "getenv", "handle", "ignoreret",
-    "info_func", "kill", "localname", "name", "newservice", "now", "open_node", "pack", "queryservice", "queue",
+    "info_func", "kill", "localname", "log", "name", "newservice", "now", "open_node", "pack", "queryservice", "queue",
     "rawcall", "redirect", "register", "register_protocol", "reload", "response", "ret", "self", "send",
     "setenv", "sleep", "timeout", "uniqueservice", "unlocked", "unpack", "wait", "wakeup", "yield_",
 ]

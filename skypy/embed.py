@@ -10,7 +10,7 @@ from typing import Any, AsyncIterator, Callable
 
 import trio
 
-from . import cluster, datacenter
+from . import cluster, datacenter, log
 from ._api import lifecycle, messages as api
 from ._core import config as config_module, endless
 from ._core.config import Config
@@ -119,13 +119,15 @@ async def open_node(
 
     `config` is a Config, a TOML file, or None for the defaults; keyword
     overrides use the config's key names. The logger starts first, then the
-    debug console if the config has a ``[console]`` table, then the cluster
+    debug console if the config has a ``[console]`` table, the web console if
+    it has a ``[web]`` table, then the cluster
     listener if it names this `node`, then the config's `start` service; if
     one of them fails, StartError names it and why. Leaving the block exits
     every service. `on_start`, if given, is called
     before any of them starts (to add log or crash hooks).
     """
     settings = _configure(config, overrides)
+    log.install_record_factory()
     node = new_node(settings)
     node.default_handlers[PTYPE_DEBUG] = debug.HANDLER
     # Kept outside the nursery so a failure in the block comes out as itself,
@@ -215,6 +217,10 @@ async def _start(node: Node, settings: Config) -> None:
             # the default, and `list` shows the console as an operator would start it.
             delay = [console["greeting_delay"]] if "greeting_delay" in console else []
             await lifecycle.newservice("debug_console", console["host"], console["port"], *delay)
+        if settings.web is not None:
+            web = {"host": "127.0.0.1", "port": 0, **settings.web}
+            what = f"web console on {web['host']}:{web['port']}"
+            await lifecycle.newservice("web_console", web["host"], web["port"])
         if settings.node is not None:
             # This process is cluster node `node`: serve the other nodes before
             # `start` runs, and tell services which node they are on.

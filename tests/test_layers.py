@@ -34,6 +34,7 @@ LAYERS: list[tuple[int, str]] = [
     (4, "skypy.multicast"),
     (4, "skypy.http"),
     (4, "skypy.websocket"),
+    (4, "skypy.log"),
     (5, "skypy.ops"),
     (6, "skypy.embed"),
     (7, "skypy"),  # the namespace users import: skypy/__init__.py
