@@ -18,13 +18,11 @@ a TCP session's first line must be ``auth TOKEN``. A line over 64 KiB is
 an error, and the connection is closed.
 """
 
-import hmac
-import ipaddress
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 import skypy
 from skypy import socket
-from skypy.ops import console
+from skypy.ops import console, guard
 
 WELCOME = "Welcome to skynet console"
 # Seconds a new connection may take to send an HTTP request line before it is
@@ -45,22 +43,8 @@ async def read_line(id):
 
 
 def authorized(given):
-    """Whether `given` is the node's console token (compared in constant time)."""
-    token = console.token()
-    return token is not None and hmac.compare_digest(given.encode(), token.encode())
-
-
-def loopback(netloc):
-    """Whether a Host header (or an Origin's host) names this console on loopback:
-    a name an attacker's DNS points here (rebinding) does not."""
-    host = netloc.rpartition("@")[2]
-    host = host[1:].partition("]")[0] if host.startswith("[") else host.partition(":")[0]
-    if host in ("localhost", listen_host):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    """Whether `given` is the node's console token."""
+    return guard.authorized(given, console.token())
 
 
 def respond(id, status, lines):
@@ -80,10 +64,11 @@ async def http(id, request_line):
     while line := await read_line(id):
         name, _, value = line.partition(":")
         headers[name.strip().lower()] = value.strip()
-    if not loopback(headers.get("host", "")):
+    host = headers.get("host", "")
+    if not guard.loopback(host, listen_host):
         return respond(id, "403 Forbidden", ["the console answers only requests for its loopback address (Host)"])
     origin = headers.get("origin")
-    if origin is not None and not loopback(urlsplit(origin).netloc):
+    if guard.cross_site(origin, host, listen_host):
         return respond(id, "403 Forbidden", [f"the console answers no cross-site request (Origin: {origin})"])
     parts = request_line.split()
     path = parts[1] if len(parts) > 1 else "/"

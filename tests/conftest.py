@@ -44,11 +44,11 @@ def logs(node: NodeUnderTest) -> list[tuple[int, str]]:
 @pytest.fixture
 def default_config(tmp_path: Path) -> Path:
     """A copy of the config `skypy run` runs with no argument, its chat lobby, web
-    chat and console on free ports (port 0), so that two test runs at once do not collide."""
+    chat, console and web page on free ports (port 0), so that two test runs at once do not collide."""
     text = default_config_path().read_text()
-    for key in ("chat_port", "web_port", "port"):
+    for key, count in (("chat_port", 1), ("web_port", 1), ("port", 2)):
         text, found = re.subn(rf"^{key} = \d+$", f"{key} = 0", text, flags=re.MULTILINE)
-        assert found == 1, f"the default config no longer has one {key!r}: update this fixture"
+        assert found == count, f"the default config no longer has {count} {key!r}: update this fixture"
     path = tmp_path / "default.toml"
     path.write_text(text)
     return path
