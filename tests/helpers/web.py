@@ -7,6 +7,7 @@ import shutil
 import trio
 
 from skypy import http
+from skypy.ops import web
 from skypy.testing import NodeUnderTest
 
 # Seconds a client waits for what it expects before the test fails.
@@ -70,3 +71,14 @@ async def start_webchat(node: NodeUnderTest, watchdog: int) -> tuple[str, int]:
     lobby = await node.call(watchdog, "lua", "lobby")
     webchat = await node.newservice("webchat", lobby)
     return await node.call(webchat, "lua", "open", "127.0.0.1", 0)
+
+
+async def start_web_console(node: NodeUnderTest) -> str:
+    """The node's web page (skypy.ops.web) on a free port, from a service of its own: its base URL."""
+    where: list[tuple[str, int]] = []
+
+    async def web_console() -> None:
+        where.append(await web.serve("127.0.0.1", 0))
+
+    await node.newservice(web_console)
+    return f"http://{where[0][0]}:{where[0][1]}"

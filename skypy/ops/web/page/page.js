@@ -3,7 +3,8 @@
 "use strict";
 
 const $ = (sel) => document.querySelector(sel);
-const HISTORY = 600; // samples the charts show: ten minutes
+const HISTORY = 600; // samples kept: ten minutes
+const SHORTEST = 30; // samples the charts span at least, until there are more
 const COLORS = ["#3366cc", "#dc3912", "#ff9900", "#109618", "#990099"];
 
 let rows = [];
@@ -58,6 +59,7 @@ function showTable() {
     for (const key of ["address", "name", "label", "messages", "rate", "mailbox", "cpu", "coroutines", "memory"]) {
       const td = document.createElement("td");
       td.textContent = r[key];
+      td.title = r[key];
       if (typeof r[key] === "number") td.className = "num";
       tr.append(td);
     }
@@ -81,8 +83,10 @@ function drawChart(canvas, series) {
     ctx.beginPath(); ctx.moveTo(left, y); ctx.lineTo(w, y); ctx.stroke();
     ctx.fillText(formatTick(top * i / 2), 2, Math.max(y, 10));
   }
-  ctx.fillText("−10 min", left, h - 3); ctx.fillText("now", w - 22, h - 3);
-  const step = (w - left) / (HISTORY - 1), offset = HISTORY - history.length;
+  // The time axis spans what has been sampled, up to ten minutes.
+  const span = Math.min(HISTORY, Math.max(SHORTEST, history.length));
+  ctx.fillText("−" + human(span), left, h - 3); ctx.fillText("now", w - 22, h - 3);
+  const step = (w - left) / (span - 1), offset = span - history.length;
   series.forEach(([label, values], k) => {
     ctx.strokeStyle = COLORS[k % COLORS.length]; ctx.lineWidth = 1.5; ctx.beginPath();
     let drawing = false;
@@ -143,6 +147,7 @@ function connect() {
     if (m.type === "hello") {
       history = m.history;
       $("#actions").hidden = !m.actions;
+      $("#no-actions").hidden = m.actions;
       drawCharts();
     } else if (m.type === "tick") {
       history.push(m.point);
