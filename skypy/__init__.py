@@ -7,6 +7,8 @@ act for the service running them.
 
 from importlib.metadata import PackageNotFoundError as _PackageNotFoundError, version as _version
 
+from . import log as log
+
 # Every public name is re-exported explicitly (`x as x`), as trio does, so
 # type checkers under --no-implicit-reexport and readers see what is public.
 from ._api.coroutines import (
@@ -66,7 +68,6 @@ from ._core.message import (
     address as address,
     handle as handle,
 )
-from . import log as log
 from .embed import RunningNode as RunningNode, open_node as open_node
 from .errors import (
     CallError as CallError,

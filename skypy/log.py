@@ -106,7 +106,7 @@ class JsonFormatter(logging.Formatter):
     """One JSON object a line: time (UTC, ISO 8601), level, logger, address, message."""
 
     def format(self, record: logging.LogRecord) -> str:
-        created = datetime.datetime.fromtimestamp(record.created, datetime.timezone.utc)
+        created = datetime.datetime.fromtimestamp(record.created, datetime.UTC)
         return json.dumps({
             "time": created.isoformat(timespec="milliseconds"),
             "level": record.levelname,

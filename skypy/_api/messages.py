@@ -156,7 +156,9 @@ async def rawcall(addr: Address, ptype: str | int, *args: Any, timeout: float | 
     return await _values(svc, addr, ptype, args, timeout)
 
 
-async def _values(svc: Service, addr: Address, ptype: str | int, args: tuple[Any, ...], timeout: float | None) -> tuple[Any, ...]:
+async def _values(
+    svc: Service, addr: Address, ptype: str | int, args: tuple[Any, ...], timeout: float | None
+) -> tuple[Any, ...]:
     """Make a request and wait for its answer's values."""
     session, values = _request(svc, addr, ptype, args)
     if values is NOT_YET or svc.inline_calls % INLINE_CALLS_PER_CHECKPOINT == 0:
@@ -164,7 +166,9 @@ async def _values(svc: Service, addr: Address, ptype: str | int, args: tuple[Any
     return values
 
 
-async def _metered(svc: Service, addr: Address, ptype: str | int, args: tuple[Any, ...], timeout: float | None) -> tuple[Any, ...]:
+async def _metered(
+    svc: Service, addr: Address, ptype: str | int, args: tuple[Any, ...], timeout: float | None
+) -> tuple[Any, ...]:
     """`_values`, told to the node's `call_hook`: the callee's label, the seconds it took, and
     why it failed ("invalid_address", "error", "timeout") or None."""
     node = svc.node

@@ -261,8 +261,8 @@ class Node:
         if svc.dead:
             return
         svc.dead = True
-        for hook in self.retire_hooks:
-            hook(svc)
+        for retire_hook in self.retire_hooks:
+            retire_hook(svc)
         svc.turn.close()
         self.services.pop(svc.handle, None)
         for name in [n for n, h in self.names.items() if h == svc.handle]:
