@@ -7,10 +7,9 @@ act for the service running them.
 
 from importlib.metadata import PackageNotFoundError as _PackageNotFoundError, version as _version
 
-from . import log as log
-
 # Every public name is re-exported explicitly (`x as x`), as trio does, so
 # type checkers under --no-implicit-reexport and readers see what is public.
+from . import log as log
 from ._api.coroutines import (
     fork as fork,
     sleep as sleep,

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import shutil
+from pathlib import Path
 
 import trio
 
 from skypy import http
 from skypy.ops import web
-from skypy.testing import NodeUnderTest
+from skypy.testing import NodeProcess, NodeUnderTest
 
 # Seconds a client waits for what it expects before the test fails.
 TIMEOUT = 10.0
@@ -82,3 +84,14 @@ async def start_web_console(node: NodeUnderTest) -> str:
 
     await node.newservice(web_console)
     return f"http://{where[0][0]}:{where[0][1]}"
+
+
+async def title_served_by_skypy_run(config: Path, cwd: Path, announced: str) -> str:
+    """Run `skypy run CONFIG`; the <title> of the page at the URL it logs after `announced`; stop it cleanly."""
+    process = await NodeProcess.start("run", str(config), cwd=cwd)
+    try:
+        line = await process.wait_for(announced)
+        page = await curl(re.search(r"http://\S+/", line).group(0))
+        return re.search(r"<title>(.*)</title>", page).group(1)
+    finally:
+        assert await process.stop() == 0

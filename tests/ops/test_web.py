@@ -14,8 +14,7 @@ import trio
 import skypy
 from skypy import websocket
 from skypy._core.config import build
-from skypy.testing import NodeProcess
-from tests.helpers.web import TIMEOUT, curl, exchange, start_web_console
+from tests.helpers.web import TIMEOUT, curl, exchange, start_web_console, title_served_by_skypy_run
 
 TOKEN = "s3cret"
 with_token = pytest.mark.skypy_config(web={"port": 0, "token": TOKEN})
@@ -145,13 +144,7 @@ def test_a_page_off_loopback_needs_a_token():
 
 
 async def test_skypy_run_serves_the_page_of_the_default_config(default_config, tmp_path):
-    process = await NodeProcess.start("run", str(default_config), cwd=tmp_path)
-    try:
-        line = await process.wait_for("Web console at http://127.0.0.1:")
-        url = re.search(r"http://\S+/", line).group(0)
-        assert "<title>skypy node</title>" in await curl(url)
-    finally:
-        assert await process.stop() == 0
+    assert await title_served_by_skypy_run(default_config, tmp_path, "Web console at http://127.0.0.1:") == "skypy node"
 
 
 # --- in a real browser ----------------------------------------------------------------

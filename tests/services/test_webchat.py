@@ -7,9 +7,8 @@ import pytest
 import trio
 
 from skypy import websocket
-from skypy.testing import NodeProcess
 from tests.helpers.chat import next_of
-from tests.helpers.web import TIMEOUT, curl, start_webchat
+from tests.helpers.web import TIMEOUT, curl, start_webchat, title_served_by_skypy_run
 
 
 @pytest.fixture
@@ -82,13 +81,7 @@ async def test_the_page_loads_nothing_from_elsewhere(web):
 
 
 async def test_skypy_run_serves_the_web_chat_of_the_default_config(default_config, tmp_path):
-    node = await NodeProcess.start("run", str(default_config), cwd=tmp_path)
-    try:
-        line = await node.wait_for("Web chat at http://127.0.0.1:")
-        url = re.search(r"http://\S+/", line).group(0)
-        assert "<title>skypy chat</title>" in await curl(url)
-    finally:
-        assert await node.stop() == 0
+    assert await title_served_by_skypy_run(default_config, tmp_path, "Web chat at http://127.0.0.1:") == "skypy chat"
 
 
 # --- in a real browser ----------------------------------------------------------------
