@@ -1,6 +1,6 @@
 """Message throughput of one node on one core, against raw trio doing the same work.
 
-    python bench/messages.py [--json] [--count N]
+    python bench/messages.py [--json] [--count N] [--metrics]
 
 Figures: `send` (one-way messages/s between two services, plain-def handler
 that counts), `call` (sequential round trips/s), `call_concurrent` (round
@@ -9,7 +9,11 @@ coroutines forked by one service, each calling in sequence). Baselines,
 measured in the same run: an unbounded memory channel (producer `await
 send()`, consumer `async for`) for `send`; a ping-pong over two unbuffered
 memory channels for `call`, with 10 pingers for `call_concurrent` and 100
-for `call_forks`.
+for `call_forks`. With `--metrics` every node serves its web page and
+/metrics (``[web]``), so calls are timed and the page samples the node: the
+cost of metrics, measured against a run without. Run that one as ``python -P
+bench/messages.py --metrics``: this folder's http.py would otherwise shadow
+the standard library's http, which prometheus-client imports.
 """
 
 from __future__ import annotations
@@ -30,8 +34,8 @@ CONCURRENT_CALLERS = 10
 FORKS = 100
 
 
-async def skypy_send(count: int) -> float:
-    async with skypy.open_node() as node:
+async def skypy_send(count: int, **node_args: Any) -> float:
+    async with skypy.open_node(**node_args) as node:
         done = trio.Event()
 
         async def counter() -> None:
@@ -92,10 +96,10 @@ async def skypy_call(count: int, callers: int, call: Callable[[int], Awaitable[A
         return each * callers / (time.perf_counter() - start)
 
 
-async def skypy_call_forks(count: int, forks: int) -> float:
+async def skypy_call_forks(count: int, forks: int, **node_args: Any) -> float:
     """Round trips/s of one service whose `forks` coroutines each call an echo service in a loop:
     the shape of an agent forking calls to a database service, many coroutines waiting at once."""
-    async with skypy.open_node() as node:
+    async with skypy.open_node(**node_args) as node:
         echo = await node.newservice(_echo_service)
         each = count // forks
 
@@ -168,17 +172,18 @@ async def trio_call(count: int, callers: int) -> float:
     return each * callers / (time.perf_counter() - start)
 
 
+# name -> (ours(n, **node_args), baseline(n), unit, divisor of the count)
 FIGURES = {
-    "send": (lambda n: skypy_send(n), lambda n: trio_send(n), "messages/s", 1),
-    "call": (lambda n: skypy_call(n, 1), lambda n: trio_call(n, 1), "round trips/s", 4),
+    "send": (lambda n, **o: skypy_send(n, **o), lambda n: trio_send(n), "messages/s", 1),
+    "call": (lambda n, **o: skypy_call(n, 1, **o), lambda n: trio_call(n, 1), "round trips/s", 4),
     "call_concurrent": (
-        lambda n: skypy_call(n, CONCURRENT_CALLERS),
+        lambda n, **o: skypy_call(n, CONCURRENT_CALLERS, **o),
         lambda n: trio_call(n, CONCURRENT_CALLERS),
         "round trips/s",
         4,
     ),
     "call_forks": (
-        lambda n: skypy_call_forks(n, FORKS),
+        lambda n, **o: skypy_call_forks(n, FORKS, **o),
         lambda n: trio_call(n, FORKS),
         "round trips/s",
         4,
@@ -186,14 +191,14 @@ FIGURES = {
 }
 
 
-def measure(count: int, repeats: int) -> dict[str, dict[str, object]]:
+def measure(count: int, repeats: int, **node_args: Any) -> dict[str, dict[str, object]]:
     """Median of `repeats` runs of each figure and its baseline, alternating the two."""
     results = {}
     for name, (ours, baseline, unit, divisor) in FIGURES.items():
         n = count // divisor
         ours_runs, base_runs = [], []
         for _ in range(repeats):
-            ours_runs.append(trio.run(ours, n))
+            ours_runs.append(trio.run(functools.partial(ours, n, **node_args)))
             base_runs.append(trio.run(baseline, n))
         results[name] = figure(ours_runs, base_runs, unit)
     return results
@@ -204,8 +209,10 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--count", type=int, default=200_000, help="messages per send run (calls: a quarter)")
     parser.add_argument("--repeats", type=int, default=3, help="runs per figure; the median is reported")
+    parser.add_argument("--metrics", action="store_true", help="every node serves its web page and /metrics")
     args = parser.parse_args()
-    report(measure(args.count, args.repeats), args.json)
+    node_args = {"web": {"port": 0}} if args.metrics else {}
+    report(measure(args.count, args.repeats, **node_args), args.json)
 
 
 def figure(values: Iterable[float], baselines: Iterable[float], unit: str) -> dict[str, Any]:
