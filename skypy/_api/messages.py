@@ -16,6 +16,7 @@ from trio.lowlevel import current_task
 
 from .._core.current import current
 from .._core.message import address
+from .._core.node import CallMeter
 from .._core.protocol import Handler, Packer, Unpacker
 from .._core.request import ServedRequest
 from .._core.service import NOT_YET, NotYet, Service
@@ -135,12 +136,18 @@ async def call(addr: Address, ptype: str | int, *args: Any, timeout: float | Non
     answer is then dropped).
     """
     svc = running()
-    if svc.node.call_hook is not None:
-        return values_of(await _metered(svc, addr, ptype, args, timeout))
-    session, values = _request(svc, addr, ptype, args)
-    # The inline answer skips _answer's coroutine: this is the hot path.
-    if values is NOT_YET or svc.inline_calls % INLINE_CALLS_PER_CHECKPOINT == 0:
-        values = await _answer(svc, session, values, timeout)
+    meter = svc.node.call_meter
+    if meter is not None and meter.due():
+        return values_of(await _timed(svc, meter, addr, ptype, args, timeout))
+    # `_values`, inlined: the inline answer then skips two coroutines, and
+    # this is the hot path. (A try block costs nothing until it catches.)
+    try:
+        session, values = _request(svc, addr, ptype, args)
+        if values is NOT_YET or svc.inline_calls % INLINE_CALLS_PER_CHECKPOINT == 0:
+            values = await _answer(svc, session, values, timeout)
+    except (CallError, trio.TooSlowError) as exc:
+        _failed(svc, exc)
+        raise
     return values_of(values)
 
 
@@ -151,48 +158,55 @@ async def rawcall(addr: Address, ptype: str | int, *args: Any, timeout: float | 
     wire), where `call`'s None / value / tuple would lose how many there were.
     """
     svc = running()
-    if svc.node.call_hook is not None:
-        return await _metered(svc, addr, ptype, args, timeout)
+    meter = svc.node.call_meter
+    if meter is not None and meter.due():
+        return await _timed(svc, meter, addr, ptype, args, timeout)
     return await _values(svc, addr, ptype, args, timeout)
 
 
 async def _values(
     svc: Service, addr: Address, ptype: str | int, args: tuple[Any, ...], timeout: float | None
 ) -> tuple[Any, ...]:
-    """Make a request and wait for its answer's values."""
-    session, values = _request(svc, addr, ptype, args)
-    if values is NOT_YET or svc.inline_calls % INLINE_CALLS_PER_CHECKPOINT == 0:
-        values = await _answer(svc, session, values, timeout)
+    """Make a request and wait for its answer's values; a failure is told to the node's call meter."""
+    try:
+        session, values = _request(svc, addr, ptype, args)
+        if values is NOT_YET or svc.inline_calls % INLINE_CALLS_PER_CHECKPOINT == 0:
+            values = await _answer(svc, session, values, timeout)
+    except (CallError, trio.TooSlowError) as exc:
+        _failed(svc, exc)
+        raise
     return values
 
 
-async def _metered(
-    svc: Service, addr: Address, ptype: str | int, args: tuple[Any, ...], timeout: float | None
+async def _timed(
+    svc: Service, meter: CallMeter, addr: Address, ptype: str | int, args: tuple[Any, ...], timeout: float | None
 ) -> tuple[Any, ...]:
-    """`_values`, told to the node's `call_hook`: the callee's label, the seconds it took, and
-    why it failed ("invalid_address", "error", "timeout") or None."""
-    node = svc.node
-    hook = node.call_hook
-    assert hook is not None
+    """`_values`, timed for the node's call meter."""
+    label = _label(svc, addr)
     started = perf_counter()
+    values = await _values(svc, addr, ptype, args, timeout)
+    meter.timed(label, perf_counter() - started)
+    return values
+
+
+def _label(svc: Service, addr: Address) -> str | None:
+    """The label of the service at `addr`, or None if there is none."""
+    node = svc.node
     try:
         callee = node.services.get(node.resolve(addr))
     except ServiceNotFound:
-        callee = None
-    label = None if callee is None else callee.label
-    try:
-        values = await _values(svc, addr, ptype, args, timeout)
-    except ServiceNotFound:
-        hook(label, perf_counter() - started, "invalid_address")
-        raise
-    except CallError:
-        hook(label, perf_counter() - started, "error")
-        raise
-    except trio.TooSlowError:
-        hook(label, perf_counter() - started, "timeout")
-        raise
-    hook(label, perf_counter() - started, None)
-    return values
+        return None
+    return None if callee is None else callee.label
+
+
+def _failed(svc: Service, exc: Exception) -> None:
+    """Tell the node's call meter, if it has one, that a call failed with `exc`."""
+    meter = svc.node.call_meter
+    if meter is not None:
+        if isinstance(exc, trio.TooSlowError):
+            meter.failed("timeout")
+        else:
+            meter.failed("invalid_address" if isinstance(exc, ServiceNotFound) else "error")
 
 
 def post_request(addr: Address, ptype: str | int, *args: Any) -> tuple[int, tuple[Any, ...] | None]:

@@ -3,7 +3,7 @@
 It knows nothing of sockets, consoles or the debug protocol: those are
 services and libraries built on the service API, attached through the hook
 fields below (`default_handlers`, `log_hooks`, `crash_hooks`, `retire_hooks`,
-`call_hook`, `extensions`) and `Service`'s own (`exit_hooks`, `suspend_hooks`, `message_hook`).
+`call_meter`, `extensions`) and `Service`'s own (`exit_hooks`, `suspend_hooks`, `message_hook`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import copy
 import logging
 import sys
 from collections import deque
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Protocol, TypeVar
 
 import trio
 
@@ -45,8 +45,19 @@ T = TypeVar("T")
 LogHook = Callable[[int, str], None]
 # crash_hook(service, what, exception): what failed ("handler", "start", …) and why.
 CrashHook = Callable[[Service, str, BaseException], None]
-# call_hook(callee label or None if there is no such service, seconds, None or why it failed).
-CallHook = Callable[[str | None, float, str | None], None]
+
+
+class CallMeter(Protocol):
+    """What watches the calls services make (the metrics), through `Node.call_meter`."""
+
+    def due(self) -> bool:
+        """Whether to time the call being made: asked once a call, so it must be cheap."""
+
+    def timed(self, label: str | None, seconds: float) -> None:
+        """A timed call to a service of `label` (None: no such service) took `seconds`."""
+
+    def failed(self, reason: str) -> None:
+        """A call failed: "invalid_address", "error" (the callee raised, exited, did not answer) or "timeout"."""
 
 
 class Node:
@@ -68,9 +79,9 @@ class Node:
         # Told of each service as it is retired, before its names are freed,
         # so tools that total per-service figures (the metrics) keep its share.
         self.retire_hooks: list[Callable[[Service], None]] = []
-        # Told of every call a service makes, when set (the metrics); None,
-        # the usual case, costs the call path one test.
-        self.call_hook: CallHook | None = None
+        # Told of the calls services make, when set (the metrics); None, the
+        # usual case, costs the call path one test.
+        self.call_meter: CallMeter | None = None
         # Messages to dead or unknown addresses, dropped or refused.
         self.dead_letters = 0
         # State of the libraries layered on the node (the socket server, the

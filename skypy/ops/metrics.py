@@ -4,9 +4,15 @@ Made with prometheus-client: its collector interface, its metric families
 and its exposition, so the format is the library's, not ours. Most figures
 cost the message path nothing: they are counters the node keeps anyway
 (`messages_handled`, `cpu`, the mailbox), read when Prometheus scrapes. The
-exceptions are calls (one timing per call, through the node's `call_hook`)
-and retired services, whose totals are kept per label through the node's
+exceptions are calls, watched through the node's `call_meter`, and retired
+services, whose totals are kept per label through the node's
 `retire_hooks` so that counters never go down when services come and go.
+
+Timing every call would cost a fifth of a call's time (measured with
+bench/messages.py), so one call in CALL_SAMPLE is timed, and counts in
+the histogram for CALL_SAMPLE calls, as statsd scales a sampled counter:
+its quantiles are those of a uniform sample of calls, and its count grows
+as the calls do. Failed calls are all counted.
 
 Series are labelled by a service's local name and launch label, never its
 handle: a node starting an agent per connection would otherwise make one
@@ -27,9 +33,12 @@ from .._core.node import Node
 from .._core.service import Service
 from . import census
 
-__all__ = ["CALL_BUCKETS", "CONTENT_TYPE", "NodeMetrics", "of"]
+__all__ = ["CALL_BUCKETS", "CALL_SAMPLE", "CONTENT_TYPE", "NodeMetrics", "of"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+# One call in this many is timed, and counts for this many.
+CALL_SAMPLE = 16
 
 # Upper bounds, in seconds, of skypy_call_duration_seconds' buckets: a call
 # within a node takes microseconds, across a cluster link milliseconds.
@@ -45,7 +54,7 @@ class _Histogram:
     """Call durations of one callee label: a count per bucket (not cumulative), and their sum.
 
     Not prometheus-client's Histogram, whose `observe` takes a lock and walks
-    every bucket: this is on the path of every call, so it costs one bisect.
+    every bucket, and cannot weigh a sample: this costs one bisect.
     """
 
     __slots__ = ("counts", "sum")
@@ -54,9 +63,9 @@ class _Histogram:
         self.counts = [0] * (len(CALL_BUCKETS) + 1)
         self.sum = 0.0
 
-    def observe(self, seconds: float) -> None:
-        self.counts[bisect_left(CALL_BUCKETS, seconds)] += 1
-        self.sum += seconds
+    def observe(self, seconds: float, weight: int) -> None:
+        self.counts[bisect_left(CALL_BUCKETS, seconds)] += weight
+        self.sum += seconds * weight
 
     def buckets(self) -> list[tuple[str, float]]:
         """Cumulative (le, count) pairs, as the exposition wants them."""
@@ -68,7 +77,7 @@ class _Histogram:
 
 
 class NodeMetrics(Collector):
-    """The metrics of one node: a prometheus-client collector over the node's tables."""
+    """The metrics of one node: a prometheus-client collector over the node's tables, and its call meter."""
 
     def __init__(self, node: Node) -> None:
         self.node = node
@@ -77,24 +86,33 @@ class NodeMetrics(Collector):
         self.retired_cpu: dict[ServiceKey, float] = defaultdict(float)
         self.calls: dict[str, _Histogram] = defaultdict(_Histogram)
         self.calls_failed: dict[str, int] = defaultdict(int)
+        self.countdown = CALL_SAMPLE  # calls until the next one timed
         # A registry of the node's own, not the process-wide default: a
         # process may run several nodes (tests do), each with its own page.
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
         ProcessCollector(registry=self.registry)
         node.retire_hooks.append(self._retired)
-        node.call_hook = self._called
+        node.call_meter = self
 
     def _retired(self, svc: Service) -> None:
         key = (census.names_by_handle(self.node).get(svc.handle, ""), svc.label)
         self.retired_messages[key] += svc.messages_handled
         self.retired_cpu[key] += svc.cpu
 
-    def _called(self, label: str | None, seconds: float, failure: str | None) -> None:
+    def due(self) -> bool:
+        self.countdown -= 1
+        if self.countdown:
+            return False
+        self.countdown = CALL_SAMPLE
+        return True
+
+    def timed(self, label: str | None, seconds: float) -> None:
         if label is not None:
-            self.calls[label].observe(seconds)
-        if failure is not None:
-            self.calls_failed[failure] += 1
+            self.calls[label].observe(seconds, CALL_SAMPLE)
+
+    def failed(self, reason: str) -> None:
+        self.calls_failed[reason] += 1
 
     def exposition(self) -> bytes:
         """Every metric, in Prometheus' text format (from a service of the node: sockets are read through it)."""

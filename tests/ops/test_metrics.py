@@ -9,6 +9,7 @@ from prometheus_client.samples import Sample
 
 import skypy
 from skypy import cluster, http
+from skypy.ops import metrics
 from tests.helpers.web import curl, start_web_console
 
 
@@ -59,15 +60,17 @@ async def test_messages_of_exited_services_stay_counted_under_their_label(node):
     assert not [s for s in families["skypy_services"] if s.labels["label"] == label]
 
 
-async def test_call_durations_are_a_histogram_by_callee_label(node):
+async def test_call_durations_are_a_histogram_by_callee_label_of_one_call_in_every_sample(node):
     base = await start_web_console(node)
     callee = await node.newservice(echo)
-    for n in range(7):
+    calls = 3 * metrics.CALL_SAMPLE
+    for n in range(calls):
         await node.call(callee, "lua", n)
     samples = (await scrape(base))["skypy_call_duration_seconds"]
-    assert value(samples, "skypy_call_duration_seconds_count", label="echo") == 7
-    assert value(samples, "skypy_call_duration_seconds_bucket", label="echo", le="+Inf") == 7
-    assert 0 < value(samples, "skypy_call_duration_seconds_sum", label="echo") < 7
+    # Three calls were timed, each counting for CALL_SAMPLE of them.
+    assert value(samples, "skypy_call_duration_seconds_count", label="echo") == calls
+    assert value(samples, "skypy_call_duration_seconds_bucket", label="echo", le="+Inf") == calls
+    assert 0 < value(samples, "skypy_call_duration_seconds_sum", label="echo") < calls
 
 
 async def test_failed_calls_are_counted_by_reason(node):
