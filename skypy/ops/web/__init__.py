@@ -135,8 +135,10 @@ class _Page(http.Router):
             await sleep(SAMPLE_EVERY)
             tick = json.dumps(self.live.sample())
             for ws in list(self.pages):
-                if ws.closed is None:
+                try:
                     ws.send(tick)
+                except SkypyError:  # closed, or its socket gone: its reader ends it
+                    self.pages.discard(ws)
 
 
 async def _ask(handle: int, command: str) -> Any:
