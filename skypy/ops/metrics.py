@@ -39,7 +39,7 @@ __all__ = ["CALL_BUCKETS", "CALL_SAMPLE", "CONTENT_TYPE", "NodeMetrics", "of"]
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 # One call in this many is timed, and counts for this many.
-CALL_SAMPLE = 16
+CALL_SAMPLE = 64
 
 # Upper bounds, in seconds, of skypy_call_duration_seconds' buckets: a call
 # within a node takes microseconds, across a cluster link milliseconds.
