@@ -14,7 +14,7 @@ import skypy
 from skypy import cluster, socket
 from skypy.cluster import wire
 from skypy.errors import SkypyError
-from skypy.lowlevel import post_request, wait_answer
+from skypy.lowlevel import post_request, traced, wait_answer
 from skypy.netpack import PacketDecoder
 from skypy.serialize import pack, unpack
 
@@ -103,7 +103,15 @@ def serve(out, request):
             skypy.error(f"cluster: push to unknown name {request.target} dropped")
         else:
             answer(out, request.session, False, b"Invalid name")
-    elif request.push:
+    elif request.trace is None:
+        hand_on(out, addr, request)
+    else:
+        with traced(request.trace):  # the trace the wire brought goes on with the request
+            hand_on(out, addr, request)
+
+
+def hand_on(out, addr, request):
+    if request.push:
         push_to(addr, request.msg)
     else:
         call_to(out, request.session, addr, request.msg)

@@ -77,10 +77,17 @@ def heard():
     last_heard = skypy.now()
 
 
+def traced(packets):
+    """A request's packets, after the trace tag of the request being served, if it is traced:
+    the peer's agent hands the request on with it (skypy.trace)."""
+    tag = skypy.tracetag()
+    return packets if tag is None else [wire.encode_trace(tag), *packets]
+
+
 def req(addr, msg):
     global waiting, watching
     session = new_session()
-    packets = wire.encode_request(addr, session, msg)
+    packets = traced(wire.encode_request(addr, session, msg))
     reply = skypy.response()
     if not waiting:
         heard()  # silence counts from the moment a call waits
@@ -155,7 +162,7 @@ def push(addr, msg):
     # A push that fits one packet carries session 0; a multipart one needs a
     # session to tag its parts, and skynet spends one on it too.
     session = new_session() if len(msg) >= wire.PART_SIZE else 0
-    channel.post(wire.encode_request(addr, session, msg, push=True))
+    channel.post(traced(wire.encode_request(addr, session, msg, push=True)))
 
 
 async def close():

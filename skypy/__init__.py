@@ -49,6 +49,7 @@ from ._api.messages import (
     setenv as setenv,
 )
 from ._api.reload import ReloadError as ReloadError, reload as reload
+from ._api.tracing import trace as trace, tracetag as tracetag
 from ._core.config import Config as Config
 from ._core.endless import Interrupted as Interrupted
 from ._core.message import (
@@ -90,7 +91,7 @@ __all__ = [
     "address", "call", "dispatch", "dispatch_commands", "error", "fork", "getenv", "handle", "ignoreret",
     "info_func", "kill", "localname", "log", "name", "newservice", "now", "open_node", "pack", "queryservice", "queue",
     "rawcall", "redirect", "register", "register_protocol", "reload", "response", "ret", "self", "send",
-    "setenv", "sleep", "timeout", "uniqueservice", "unlocked", "unpack", "wait", "wakeup", "yield_",
+    "setenv", "sleep", "timeout", "trace", "tracetag", "uniqueservice", "unlocked", "unpack", "wait", "wakeup", "yield_",
 ]
 
 try:

@@ -11,11 +11,11 @@ from typing import Any, AsyncIterator, Callable
 import trio
 
 from . import cluster, datacenter, log
-from ._api import lifecycle, messages as api
+from ._api import lifecycle, messages as api, tracing
 from ._core import config as config_module, endless
 from ._core.config import Config
 from ._core.current import current
-from ._core.message import PTYPE_DEBUG
+from ._core.message import PTYPE_DEBUG, PTYPE_TRACE
 from ._core.node import CrashHook, LogHook, Node, new_node
 from ._core.service import Service
 from .errors import CallError, StartError
@@ -130,6 +130,7 @@ async def open_node(
     log.install_record_factory()
     node = new_node(settings)
     node.default_handlers[PTYPE_DEBUG] = debug.HANDLER
+    node.default_handlers[PTYPE_TRACE] = tracing.HANDLER
     # Kept outside the nursery so a failure in the block comes out as itself,
     # not wrapped in an ExceptionGroup by the nursery.
     failure: BaseException | None = None

@@ -8,5 +8,6 @@ re-exports.
 
 from ._api.lifecycle import on_exit as on_exit
 from ._api.messages import post_request as post_request, queue_length as queue_length, wait_answer as wait_answer
+from ._api.tracing import traced as traced
 
-__all__ = ["on_exit", "post_request", "queue_length", "wait_answer"]
+__all__ = ["on_exit", "post_request", "queue_length", "traced", "wait_answer"]

@@ -21,6 +21,7 @@ from .._core.protocol import Handler, Packer, Unpacker
 from .._core.request import ServedRequest
 from .._core.service import NOT_YET, NotYet, Service
 from ..errors import CallError, ResponseError, ServiceNotFound, SkypyError
+from .tracing import marker
 
 Address = int | str
 # How many calls answered without suspending run before one trio checkpoint.
@@ -74,6 +75,8 @@ def send(addr: Address, ptype: str | int, *args: Any) -> None:
             node.log(svc.handle, f"send dropped: {exc}")
             return
     pid, pack = svc.protocols.sender(ptype)
+    if svc.request.trace is not None:
+        node.post(addr, marker(svc, "send", addr))
     node.post(addr, (svc.handle, 0, pid, args if pack is None else pack(*args)))
 
 
@@ -103,6 +106,8 @@ def _request(
     pid, payload = _payload(svc, ptype, args)
     session = svc.new_session()
     msg = (svc.handle, session, pid, payload)
+    if svc.request.trace is not None:
+        node.post(dest, marker(svc, "call", dest))
     if callee.turn.holder is None and svc.turn.holder is current_task() and callee is not svc:
         node.run_inline(callee, msg)
         values = svc.take_answer(session)

@@ -8,13 +8,15 @@ from typing import Any, Callable
 class ServedRequest:
     """The request a coroutine serves: whom to answer, and whether it has been."""
 
-    __slots__ = ("session", "source", "answered", "ignored")
+    __slots__ = ("session", "source", "answered", "ignored", "trace")
 
     def __init__(self, session: int, source: int) -> None:
         self.session = session
         self.source = source
         self.answered = False
         self.ignored = False
+        # The trace tag every send and call this request causes carries (skypy.trace), or None.
+        self.trace: str | None = None
 
 
 class TimeoutCallback:

@@ -129,6 +129,8 @@ class Service:
         # Shown every message this service takes, before it is handled (the
         # console's `logon`); None, the usual case, costs one test per message.
         self.message_hook: Callable[[RawMessage], None] | None = None
+        # A trace tag a PTYPE_TRACE message just brought: the next request carries it.
+        self.trace_next: str | None = None
         # task -> called with it when that coroutine next parks, unlocks or
         # ends: a socket it reads itself goes back to the socket server's
         # reader task (skypy/_net/pull.py).
@@ -409,6 +411,10 @@ class Service:
             request = self._send_request
             request.source = source
             request.answered = False
+        if self.trace_next is not None:
+            if request is self._send_request:
+                request = ServedRequest(0, source)  # the shared one never carries a trace
+            request.trace, self.trace_next = self.trace_next, None
         fn = handler.fn
         if fn is not None:
             return self.invoke(request, fn, (session, source, *args), False, "handler")

@@ -20,8 +20,9 @@ import attrs
 from .._api.coroutines import fork
 from .._api.lifecycle import newservice
 from .._api.messages import running, send
+from .._api.tracing import marker
 from .._core.config import CLUSTER_SETTINGS, host_port
-from .._core.message import PTYPE_ERROR, PTYPE_LUA, RawMessage
+from .._core.message import PTYPE_ERROR, PTYPE_LUA, PTYPE_TRACE, RawMessage
 from ..errors import CallError
 
 if TYPE_CHECKING:
@@ -157,7 +158,9 @@ class ClusterRoutes:
     def fail_held(self, route: Route, reason: str) -> None:
         """Fail the calls held for `route` (pushes are logged and dropped), so none waits forever."""
         held, route.held = route.held or [], None
-        for source, session, _, payload in held:
+        for source, session, ptype, payload in held:
+            if ptype == PTYPE_TRACE:
+                continue  # the trace tag of the request after it
             if session:
                 # Named by the reason alone: the caller addressed the remote service.
                 self.node.post(source, (running().handle, session, PTYPE_ERROR, CallError(reason)))
@@ -174,14 +177,18 @@ def forward(name: str, source: int, session: int, payload: tuple[Any, ...]) -> N
     svc = running()
     routes = ClusterRoutes.of(svc.node)
     route = routes.route(name)
-    msg = (source, session, PTYPE_LUA, payload)
+    msgs = [(source, session, PTYPE_LUA, payload)]
+    if svc.request.trace is not None:
+        # The sender's request carries the trace on to the wire (clustersender).
+        msgs.insert(0, marker(svc, "call" if session else "send", f"cluster node [{name}]"))
     if route.sender is not None:
-        svc.node.post(route.sender, msg)
+        for msg in msgs:
+            svc.node.post(route.sender, msg)
         return
     if route.held is None:
         route.held = []
         fork(_start_sender, routes, route)
-    route.held.append(msg)
+    route.held += msgs
 
 
 async def _start_sender(routes: ClusterRoutes, route: Route) -> None:

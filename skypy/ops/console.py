@@ -18,7 +18,7 @@ from typing import Any, Awaitable, Callable
 import trio
 
 from .. import socket as skysocket
-from .._api import lifecycle, messages as api
+from .._api import lifecycle, messages as api, tracing
 from .._api.coroutines import fork, wait, wakeup
 from .._api.reload import reload
 from .._core.message import HARBOR_SHIFT, address
@@ -55,11 +55,12 @@ HELP = {
     "setenv": "setenv key value",
     "clearcache": "clear the compiled service code cache",
     "reload": "reload address : run the service's file again in place, its state carried over",
+    "trace": "trace [tag] : the recent hops of a trace (skypy.trace), or of every trace",
 }
 
 # The commands that change nothing: all that HTTP may run without the token,
 # as any web page a local browser opens can send a request to the console.
-READ_ONLY = frozenset({"list", "stat", "mem", "info", "task", "netstat", "ping", "help"})
+READ_ONLY = frozenset({"list", "stat", "mem", "info", "task", "netstat", "ping", "help", "trace"})
 
 
 def token() -> str | None:
@@ -286,6 +287,13 @@ async def cmd_reload(addr: str | None = None) -> Answer:
     svc = _service(addr)
     await reload(svc.handle)
     return {address(svc.handle): _describe(svc)}
+
+
+async def cmd_trace(tag: str | None = None) -> Answer:
+    lines = [
+        f"{hop.time:.3f} <TRACE {hop.tag}> {address(hop.source)} {hop.text}" for hop in tracing.hops(_node(), tag)
+    ]
+    return "\n".join(lines) if lines else None
 
 
 # Every cmd_NAME above is the command NAME.

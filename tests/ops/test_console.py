@@ -82,7 +82,7 @@ async def test_help_lists_every_command(console):
     commands = table(await console.ask("help"))
     assert set(commands) == set(
         "help list stat mem gc info task exit kill start call ping inject netstat signal "
-        "logon logoff getenv setenv clearcache reload".split()
+        "logon logoff getenv setenv clearcache reload trace".split()
     )
 
 

@@ -8,7 +8,8 @@ fetched from elsewhere, charts drawn on canvases by the page itself).
 samples, then a ``tick`` each second (live.py), and answers to what the
 page asks (JSON objects, one a text frame): ``{"op": "detail", "address":
 ":0000000a"}`` for a service's coroutines, log lines and info;
-``{"op": "kill" | "logon" | "logoff", "address": ..., "token": ...}``.
+``{"op": "kill" | "logon" | "logoff", "address": ..., "token": ...}``;
+``{"op": "trace", "tag": ...}`` for the node's recent hops of a trace.
 ``GET /metrics`` is metrics.py's exposition.
 
 As the debug console: without ``[web] token`` requests must name the page
@@ -25,9 +26,9 @@ from typing import Any
 import trio
 
 from ... import http, websocket
-from ..._api import lifecycle, messages as api
+from ..._api import lifecycle, messages as api, tracing
 from ..._api.coroutines import fork, sleep
-from ..._core.message import handle as parse_address
+from ..._core.message import address, handle as parse_address
 from ...errors import SkypyError
 from .. import guard, metrics, msglog
 from .live import Live
@@ -106,7 +107,12 @@ class _Page(http.Router):
             self.pages.discard(ws)
 
     async def _answer(self, request: dict[str, Any]) -> dict[str, Any]:
-        op, where = request["op"], request["address"]
+        op = request["op"]
+        if op == "trace":
+            tag = str(request["tag"])
+            found = tracing.hops(api.running().node, tag)
+            return {"type": "trace", "tag": tag, "hops": [[round(h.time, 3), address(h.source), h.text] for h in found]}
+        where = request["address"]
         svc = api.running().node.service(parse_address(where))
         if op == "detail":
             return {

@@ -160,6 +160,12 @@ function connect() {
       else if (selected) ask({ op: "detail", address: selected });
     } else if (m.type === "detail") {
       showDetail(m);
+    } else if (m.type === "trace") {
+      const hops = $("#trace-hops");
+      hops.hidden = false;
+      hops.textContent = m.hops.length
+        ? m.hops.map(([t, from, text]) => t.toFixed(3) + "  " + from + "  " + text).join("\n")
+        : "no hop of trace " + m.tag + " on this node (recently)";
     } else if (m.type === "result") {
       $("#result").textContent = m.text;
       $("#result").className = m.ok ? "" : "error";
@@ -180,6 +186,11 @@ $("#services tbody").addEventListener("click", (event) => {
   if (tr) select(tr.dataset.address);
 });
 $("#filter").addEventListener("input", showTable);
+$("#trace").addEventListener("keydown", (event) => {
+  if (event.key !== "Enter") return;
+  const tag = $("#trace").value.trim();
+  if (tag) ask({ op: "trace", tag }); else $("#trace-hops").hidden = true;
+});
 $("#actions").addEventListener("click", (event) => {
   const op = event.target.dataset.op;
   if (op && selected) ask({ op, address: selected, token: $("#token").value });
