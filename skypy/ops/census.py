@@ -1,4 +1,4 @@
-"""What a node is made of right now: its services' figures, its sockets, its cluster links, its memory.
+"""What a node is made of right now: its services' figures, its cluster links, its memory.
 
 Read straight from the node's tables by the service that asks (the web
 page's, a /metrics scrape), never by asking each service over the debug
@@ -15,13 +15,12 @@ from typing import Any
 
 import attrs
 
-from .. import socket as skysocket
 from .._core.message import address
 from .._core.node import Node
 from .._core.service import Service
 from .debug import suspended
 
-__all__ = ["LinkState", "ServiceFigures", "cluster_links", "figures", "names_by_handle", "rss_bytes", "sockets"]
+__all__ = ["LinkState", "ServiceFigures", "cluster_links", "figures", "names_by_handle", "rss_bytes"]
 
 
 @attrs.frozen
@@ -59,11 +58,6 @@ def figures(svc: Service, name: str) -> ServiceFigures:
     )
 
 
-def sockets() -> list[dict[str, Any]]:
-    """The node's sockets, as netstat shows them (from a service of the node)."""
-    return skysocket.info()
-
-
 class LinkState(enum.Enum):
     """How this node reaches one other cluster node."""
 
@@ -74,7 +68,8 @@ class LinkState(enum.Enum):
 
 
 def cluster_links(node: Node, open_sockets: list[dict[str, Any]]) -> dict[str, LinkState]:
-    """The state of this node's link to each node of its [cluster] table (none if it has no cluster)."""
+    """The state of this node's link to each node of its [cluster] table (none if it has no cluster),
+    given its sockets as `skypy.socket.info()` lists them."""
     routes = node.extensions.get("cluster")
     if routes is None:
         return {}

@@ -30,6 +30,7 @@ from prometheus_client import CollectorRegistry, ProcessCollector, generate_late
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from .. import socket as skysocket
 from .._core.node import Node
 from .._core.service import Service
 from . import census
@@ -143,7 +144,7 @@ class NodeMetrics(Collector):
         for label, histogram in sorted(self.calls.items()):
             durations.add_metric([label], histogram.buckets(), histogram.sum)
         yield durations
-        open_sockets = census.sockets()
+        open_sockets = skysocket.info()
         yield GaugeMetricFamily("skypy_sockets_open", "Sockets open in the node's socket server", value=len(open_sockets))
         links = GaugeMetricFamily("skypy_cluster_link_up", "1 if the link to a cluster node is connected", labels=["node"])
         for name, state in sorted(census.cluster_links(node, open_sockets).items()):

@@ -15,6 +15,7 @@ from typing import Any
 
 import trio
 
+from ... import socket as skysocket
 from ..._core.node import Node
 from ..._core.service import Service
 from .. import census
@@ -77,7 +78,7 @@ class Live:
             total += fig.messages
             rows.append(row)
         self._last = (now, cpu_now, total)
-        sockets = census.sockets()
+        sockets = skysocket.info()
         busiest = sorted(rows, key=lambda r: -r["mailbox"])[:TOP_MAILBOXES]
         point = {
             "t": round(now - node.started_at, 3),
