@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import trio
-from trio.lowlevel import current_task
 
 from .._core.current import current
 from .._core.message import address
@@ -101,7 +100,7 @@ def _request(
     pid, payload = _payload(svc, ptype, args)
     session = svc.new_session()
     msg = (svc.handle, session, pid, payload)
-    if callee.turn.holder is None and svc.turn.holder is current_task() and callee is not svc:
+    if callee.turn.holder is None and svc.holds_turn() and callee is not svc:
         node.run_inline(callee, msg)
         values = svc.take_answer(session)
         if values is not NOT_YET:
@@ -118,12 +117,12 @@ async def _answer(
     if values is not NOT_YET:
         # A loop of calls answered inline never suspends; now and then let
         # the rest of the node (timers, sockets, other services) run.
-        await trio.lowlevel.checkpoint()
+        if svc.inline_calls % INLINE_CALLS_PER_CHECKPOINT == 0:
+            await svc.pause()
         return values
     if timeout is None:
         return await svc.wait_session(session)
-    with trio.fail_after(timeout):
-        return await svc.wait_session(session)
+    return await svc.wait_session_within(session, timeout)
 
 
 async def call(addr: Address, ptype: str | int, *args: Any, timeout: float | None = None) -> Any:
@@ -135,9 +134,11 @@ async def call(addr: Address, ptype: str | int, *args: Any, timeout: float | Non
     """
     svc = running()
     session, values = _request(svc, addr, ptype, args)
-    # The inline answer skips _answer's coroutine: this is the hot path.
-    if values is NOT_YET or svc.inline_calls % INLINE_CALLS_PER_CHECKPOINT == 0:
-        values = await _answer(svc, session, values, timeout)
+    # The hot paths skip _answer's coroutine.
+    if values is NOT_YET:
+        values = await (svc.wait_session(session) if timeout is None else svc.wait_session_within(session, timeout))
+    elif svc.inline_calls % INLINE_CALLS_PER_CHECKPOINT == 0:
+        await svc.pause()
     return values_of(values)
 
 
@@ -149,9 +150,7 @@ async def rawcall(addr: Address, ptype: str | int, *args: Any, timeout: float | 
     """
     svc = running()
     session, values = _request(svc, addr, ptype, args)
-    if values is NOT_YET or svc.inline_calls % INLINE_CALLS_PER_CHECKPOINT == 0:
-        values = await _answer(svc, session, values, timeout)
-    return values
+    return await _answer(svc, session, values, timeout)
 
 
 def post_request(addr: Address, ptype: str | int, *args: Any) -> tuple[int, tuple[Any, ...] | None]:

@@ -261,6 +261,7 @@ class Node:
                 hook()
             except Exception as exc:
                 svc.failed(ServedRequest(0, 0), exc, "exit hook")
+        svc.close_fibers()
         svc.cancel_scope.cancel()
 
     async def kill(self, svc: Service) -> None:

@@ -11,11 +11,10 @@ from __future__ import annotations
 import enum
 from typing import Any, Callable
 
-from trio.lowlevel import Task, current_task
-
 from .._api.coroutines import timeout
 from .._api.lifecycle import on_exit
 from .._api.messages import dispatch, running
+from .._core.fiber import Fiber
 from .._core.service import Service
 from ..errors import SocketClosed, SocketError
 from .pull import pull
@@ -73,7 +72,7 @@ class Sock:
         self.on_udp: Callable[..., Any] | None = None
         self.on_warning: Callable[..., Any] | None = None
         # The coroutine pulling from the fd, from its wait until it holds the turn again.
-        self.puller: Task | None = None
+        self.puller: Fiber | None = None
         # Wait tokens of the coroutines closing the socket that wait for the puller to run first.
         self.after_puller: list[object] = []
         self.line_max = MAX_LINE  # the waiting readline's maximum
@@ -104,7 +103,7 @@ class SocketPool:
         self.onclose: dict[int, Callable[[int], Any]] = {}
         # task -> the connection that coroutine last read or reads itself,
         # until it parks otherwise (see pull.py).
-        self.reading: dict[Task, Conn] = {}
+        self.reading: dict[Fiber, Conn] = {}
 
     @classmethod
     def mine(cls) -> SocketPool:
@@ -178,19 +177,20 @@ class SocketPool:
         # A read started after, or during, a close ends at once.
         if s.connected and not s.closing and not s.too_long:
             svc = self.svc
-            task = current_task()
+            me = svc.running  # None in a task outside the service's coroutines: it never pulls
             conn = self.server.pullable(id, svc.handle)
-            if conn is not None and self.reading.get(task) is conn and svc.turn.holder is task:
-                result = await pull(self, s, conn, want, task)
+            if me is not None and conn is not None and self.reading.get(me) is conn and svc.turn.holder is me:
+                result = await pull(self, s, conn, want, me)
             else:
                 result = await self.wait(s, want)
                 # Read again before parking otherwise, and it pulls (see
                 # pull.py); a connection it pulled before goes back first.
-                self.unpull(task)
-                conn = self.server.table.get(id)
-                if conn is not None:
-                    self.reading[task] = conn
-                    svc.suspend_hooks[task] = self.unpull
+                if me is not None:
+                    self.unpull(me)
+                    conn = self.server.table.get(id)
+                    if conn is not None:
+                        self.reading[me] = conn
+                        svc.suspend_hooks[me] = self.unpull
             if result is not None:
                 return result
         if s.too_long:
@@ -219,12 +219,12 @@ class SocketPool:
         if not s.too_long:
             self.server.resume(s.id)
 
-    def unpull(self, task: Task) -> None:
-        """`task` parks otherwise: if it reads its connection itself, the reader task takes over."""
-        conn = self.reading.pop(task, None)
+    def unpull(self, fiber: Fiber) -> None:
+        """Coroutine `fiber` parks otherwise: if it reads its connection itself, the reader task takes over."""
+        conn = self.reading.pop(fiber, None)
         if conn is not None:
-            self.svc.suspend_hooks.pop(task, None)
-            self.server.unpull(conn, task)
+            self.svc.suspend_hooks.pop(fiber, None)
+            self.server.unpull(conn, fiber)
 
     async def readall(self, id: int) -> bytes:
         """Every byte until the socket closes."""

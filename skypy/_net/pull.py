@@ -15,8 +15,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import trio
-from trio.lowlevel import Task, cancel_shielded_checkpoint, wait_readable
+from trio.lowlevel import cancel_shielded_checkpoint, wait_readable
 
+from .._core.fiber import Fiber
 from .._core.turn import Turn
 from ..errors import ServiceExit
 from .loops import receive
@@ -26,21 +27,25 @@ if TYPE_CHECKING:
     from .pool import Sock, SocketPool
 
 
-async def pull(pool: SocketPool, s: Sock, conn: Conn, want: int | bytes, task: Task) -> bytes | None:
-    """Read `conn` in the coroutine of `task`, until `want` is met; None if the socket ended.
+async def pull(pool: SocketPool, s: Sock, conn: Conn, want: int | bytes, fiber: Fiber) -> bytes | None:
+    """Read `conn` in coroutine `fiber`, until `want` is met; None if the socket ended.
 
     The coroutine keeps the fd from then on until it parks otherwise or
     ends (its suspend hook, SocketPool.unpull), when the reader task takes
     over again; one that parks between reads never pulls, as handing the
-    fd back and forth would cost more than it saves. It passes the turn on
-    while it waits, as park does, and takes it back when it can.
+    fd back and forth would cost more than it saves. It waits for the fd in
+    a trio task of its own, passing the turn on while it waits, as a
+    suspending coroutine does, and takes it back when it can.
     """
     svc = pool.svc
     turn = svc.turn
     server = pool.server
+    await svc.carried()
+    task = fiber.task
+    assert task is not None
     pool.claim(s, want)
-    if conn.puller is not task:
-        server.pull(conn, task)
+    if conn.puller is not fiber:
+        server.pull(conn, fiber)
     sock = conn.sock
     assert sock is not None  # pullable: a connected socket
     request = svc.request
@@ -50,7 +55,8 @@ async def pull(pool: SocketPool, s: Sock, conn: Conn, want: int | bytes, task: T
     first = True
     try:
         while True:
-            s.puller = task
+            s.puller = fiber
+            turn.holder = task
             svc.pass_turn(task)
             try:
                 if first:
@@ -61,9 +67,9 @@ async def pull(pool: SocketPool, s: Sock, conn: Conn, want: int | bytes, task: T
                 pass  # closed or abandoned under us: seen below
             finally:
                 if turn.holder is None:
-                    turn.holder = task
+                    turn.holder = fiber
                 else:
-                    await _retake_turn(turn, task)
+                    await _retake_turn(turn, fiber)
             if svc.dead:
                 # Killed while it waited: end quietly, as a coroutine parked
                 # in any other primitive does, not with a read that failed.
@@ -74,10 +80,10 @@ async def pull(pool: SocketPool, s: Sock, conn: Conn, want: int | bytes, task: T
             if conn.paused and conn.sock is sock and pool.socks.get(s.id) is s:
                 # Paused under us (socket.pause): wait for DATA, which comes
                 # through the reader task once reading resumes.
-                pool.unpull(task)
+                pool.unpull(fiber)
                 s.want = None
                 return await pool.wait(s, want)
-            if conn.sock is not sock or conn.puller is not task or pool.socks.get(s.id) is not s:
+            if conn.sock is not sock or conn.puller is not fiber or pool.socks.get(s.id) is not s:
                 # Coroutines closing it wait until we have run (SocketPool.close).
                 for token in s.after_puller:
                     svc.wakeup(token)
@@ -87,7 +93,7 @@ async def pull(pool: SocketPool, s: Sock, conn: Conn, want: int | bytes, task: T
             if data is None:
                 # FIN or an error: CLOSE (or ERROR) is posted, and wakes
                 # us as it wakes any reader.
-                pool.unpull(task)
+                pool.unpull(fiber)
                 s.want = None
                 rest: bytes | None = await pool.wait(s, want)
                 return rest
@@ -99,10 +105,10 @@ async def pull(pool: SocketPool, s: Sock, conn: Conn, want: int | bytes, task: T
         s.puller = None
 
 
-async def _retake_turn(turn: Turn, task: Task) -> None:
-    """Hold the service's turn again, once it is free (see Turn.wait_free)."""
+async def _retake_turn(turn: Turn, fiber: Fiber) -> None:
+    """Hold the service's turn again for `fiber`, once it is free (see Turn.wait_free)."""
     while turn.holder is not None:
         if turn.closed:
             return
         await turn.wait_free()
-    turn.holder = task
+    turn.holder = fiber

@@ -13,8 +13,9 @@ import os
 from typing import TYPE_CHECKING, Any, Callable
 
 import trio
-from trio.lowlevel import Task, notify_closing
+from trio.lowlevel import notify_closing
 
+from .._core.fiber import Fiber
 from .._core.message import PTYPE_RESPONSE, PTYPE_SOCKET
 from ..errors import SocketError
 from . import loops
@@ -199,8 +200,8 @@ class SocketServer:
             return None
         return conn if conn.owner == owner and not conn.posted else None
 
-    def pull(self, conn: Conn, task: Task) -> None:
-        """The owner's coroutine in `task` reads `conn` from now on, waiting on `conn.pull_fd`.
+    def pull(self, conn: Conn, fiber: Fiber) -> None:
+        """The owner's coroutine `fiber` reads `conn` in its own task from now on, waiting on `conn.pull_fd`.
 
         The reader task stops: it would cost a second round through trio's
         scheduler per message (it wakes, posts DATA, and the coroutine wakes).
@@ -213,11 +214,11 @@ class SocketServer:
         if conn.reader is not None:
             conn.reader.cancel()
             conn.reader = None
-        conn.puller = task
+        conn.puller = fiber
 
-    def unpull(self, conn: Conn, task: Task) -> None:
-        """The coroutine in `task` stops reading `conn` (it waits for something else); a reader task takes over."""
-        if conn.puller is task:
+    def unpull(self, conn: Conn, fiber: Fiber) -> None:
+        """Coroutine `fiber` stops reading `conn` (it waits for something else); a reader task takes over."""
+        if conn.puller is fiber:
             conn.puller = None
             # While closing (HALFCLOSE) too: the reader discards what comes.
             reads = conn.state is State.HALFCLOSE or conn.state is State.CONNECTED and not conn.paused

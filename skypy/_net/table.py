@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     import socket
 
     import trio
-    from trio.lowlevel import Task
+
+    from .._core.fiber import Fiber
 
 __all__ = [
     "ACCEPT", "CLOSE", "CONNECT", "DATA", "ERROR", "UDP", "WARNING",
@@ -114,7 +115,7 @@ class Conn:
         # The task of the owner's coroutine that reads the fd itself instead
         # of a reader task (pull.py), waiting on `pull_fd`, a dup of the fd
         # that is closed to wake it.
-        self.puller: Task | None = None
+        self.puller: Fiber | None = None
         self.pull_fd: int | None = None
         # DATA posted to the owner and not yet taken by its SocketPool: a
         # coroutine may pull only when there is none, as those bytes come first.

@@ -168,7 +168,7 @@ async def test_a_read_cancelled_by_a_trio_timeout_leaves_the_coroutine_holding_t
             assert await socket.read(id) == b"x"
             with trio.move_on_after(1):
                 await socket.read(id)
-            seen.append(running().turn.holder is trio.lowlevel.current_task())
+            seen.append(running().holds_turn())
             timed_out.set()
             seen.append(await socket.read(id))
             done.set()
