@@ -93,13 +93,13 @@ def _request(
 ) -> tuple[int, tuple[Any, ...] | NotYet]:
     """Send a request: its session, and its answer's values if the callee answered inline, else NOT_YET."""
     node = svc.node
-    dest = node.resolve(addr)
+    dest = addr if type(addr) is int else node.resolve(addr)
     callee = node.services.get(dest)
     if callee is None:
         raise ServiceNotFound(f"call to invalid address {address(dest)}")
-    pid, payload = _payload(svc, ptype, args)
+    pid, pack = svc.protocols.sender(ptype)
     session = svc.new_session()
-    msg = (svc.handle, session, pid, payload)
+    msg = (svc.handle, session, pid, args if pack is None else pack(*args))
     if callee.turn.holder is None and svc.holds_turn() and callee is not svc:
         node.run_inline(callee, msg)
         values = svc.take_answer(session)
@@ -132,7 +132,10 @@ async def call(addr: Address, ptype: str | int, *args: Any, timeout: float | Non
     ended without answering; trio.TooSlowError after `timeout` seconds (a late
     answer is then dropped).
     """
-    svc = running()
+    try:
+        svc = current.get()  # running(), inlined: a hot path
+    except LookupError:
+        raise _outside_any_service() from None
     session, values = _request(svc, addr, ptype, args)
     # The hot paths skip _answer's coroutine.
     if values is NOT_YET:

@@ -87,6 +87,8 @@ class Fiber:
 def suspend() -> Generator[Yielded, outcome.Outcome[Any], Any]:
     """Park the running coroutine until its waker resumes it with an outcome, and unwrap that."""
     resumed = yield SUSPEND
+    if type(resumed) is outcome.Value:  # the usual case, without unwrap's call
+        return resumed.value
     return resumed.unwrap()
 
 
