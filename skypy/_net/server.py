@@ -19,6 +19,7 @@ from .._core.fiber import Fiber
 from .._core.message import PTYPE_RESPONSE, PTYPE_SOCKET
 from ..errors import SocketError
 from . import loops
+from .poller import AVAILABLE as POLLING, Poller
 from .table import WARNING, Conn, Effect, Event, SocketTable, State
 
 if TYPE_CHECKING:
@@ -39,6 +40,10 @@ class SocketServer:
         # the node need not know the socket library.
         self.pools: dict[int, SocketPool] = {}
         self._spawn(self._keeper)
+        # Connected TCP sockets are read by one task (poller.py), where the OS has epoll.
+        self.poller = Poller(self) if POLLING else None
+        if self.poller is not None:
+            self._spawn(self.poller.run)
 
     @classmethod
     def of(cls, node: Node) -> SocketServer:
@@ -279,7 +284,9 @@ class SocketServer:
         if sock is None:
             return
         conn.sock = None
-        conn.reader = None
+        if conn.reader is not None:
+            conn.reader.cancel()
+            conn.reader = None
         self._wake_puller(conn)  # the dup too, or the socket would stay open
         if conn.kind == "tcp":
             # Closing with unread input makes the kernel send RST instead of
@@ -305,6 +312,9 @@ class SocketServer:
             self._spawn(loops.write_loop, self, conn, conn.sock)
 
     def _start_reading(self, conn: Conn) -> None:
+        if conn.kind == "tcp" and self.poller is not None:
+            self.poller.read(conn)
+            return
         scope = conn.reader = trio.CancelScope()
         loop = {"tcp": loops.read_loop, "listen": loops.accept_loop, "udp": loops.udp_loop}
         self._spawn(loop[conn.kind], self, conn, conn.sock, scope)

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import trio
 
     from .._core.fiber import Fiber
+    from .poller import PolledReader
 
 __all__ = [
     "ACCEPT", "CLOSE", "CONNECT", "DATA", "ERROR", "UDP", "WARNING",
@@ -108,7 +109,8 @@ class Conn:
         self.close_requested = False  # a service closed the id: release it when the fd closes
         self.closers: list[tuple[int, int]] = []  # (handle, session) waiting in close
         self.writing = False  # a writer task is draining the queue
-        self.reader: trio.CancelScope | None = None  # the cancel scope of the reading (or accepting) task
+        # What reads (or accepts): the cancel scope of its task, or its place in the poller.
+        self.reader: trio.CancelScope | PolledReader | None = None
         self.timer: trio.CancelScope | None = None  # the cancel scope of a close timeout
         self.peer: tuple[str, int] | None = None  # a UDP socket's default destination
         self.read_size = 4096  # the next recv's size, adapted to the traffic (loops.receive)
