@@ -64,8 +64,6 @@ async def unlocked(awaitable: Awaitable[T]) -> T:
     fiber = await svc.carried()
     turn = svc.turn
     request = svc.request
-    if svc.suspend_hooks:
-        svc.suspending(fiber)
     turn.release()
     try:
         return await awaitable

@@ -3,7 +3,7 @@
 It knows nothing of sockets, consoles or the debug protocol: those are
 services and libraries built on the service API, attached through the hook
 fields below (`default_handlers`, `log_hooks`, `crash_hooks`, `extensions`)
-and `Service`'s own (`exit_hooks`, `suspend_hooks`, `message_hook`).
+and `Service`'s own (`exit_hooks`, `message_hook`).
 """
 
 from __future__ import annotations

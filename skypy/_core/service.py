@@ -148,10 +148,6 @@ class Service:
         # Shown every message this service takes, before it is handled (the
         # console's `logon`); None, the usual case, costs one test per message.
         self.message_hook: Callable[[RawMessage], None] | None = None
-        # coroutine -> called with it when it next parks, unlocks or ends: a
-        # socket it reads itself goes back to the socket server's reader
-        # task (skypy/_net/pull.py).
-        self.suspend_hooks: dict[Fiber, Callable[[Fiber], None]] = {}
         self.nursery: trio.Nursery | None = None
         self.dead = False
         self.cancel_scope = trio.CancelScope()
@@ -168,9 +164,6 @@ class Service:
         self.messages_handled = 0
         self.inline_calls = 0
         self.own_wakeups = 0
-        # A mailbox message was taken since the turn was last freed for
-        # contenders (see advance).
-        self.mail_taken = False
         self._last_session = 0
 
     def __repr__(self) -> str:
@@ -444,16 +437,7 @@ class Service:
                     step = self.resume(*turn.ready.popleft())
                 elif self.forks:
                     step = self.invoke(*self.forks.popleft())
-                elif turn.contenders and (self.mail_taken or not mailbox):
-                    # Coroutines back from reading their own sockets
-                    # (skypy/_net/pull.py) take the free turn one after
-                    # another; with a message at least between two such
-                    # rounds, neither they nor the mailbox can starve.
-                    self.mail_taken = False
-                    turn.free()
-                    return IDLE
                 elif mailbox:
-                    self.mail_taken = True
                     step = self.dispatch(mailbox.popleft())
                 else:
                     self.overload_at = OVERLOAD_THRESHOLD
@@ -514,8 +498,6 @@ class Service:
             if not turn.closed:
                 turn.holder = loop
         if yielded is ENDED or yielded is SUSPEND and loop._cancel_status is scopes:
-            if self.suspend_hooks:
-                self.suspending(fiber)
             return None
         if loop._cancel_status is scopes:
             if yielded is PAUSE:
@@ -573,8 +555,6 @@ class Service:
                 break
             finally:
                 self.running = None
-        if self.suspend_hooks:
-            self.suspending(fiber)
         if turn.holder is fiber:
             turn.release()
 
@@ -595,10 +575,6 @@ class Service:
                 if self.own_wakeups % OWN_WAKEUPS_PER_CHECKPOINT == 0:
                     await cancel_shielded_checkpoint()
                 return own.unwrap()
-        if self.suspend_hooks:
-            # Only now that it really parks: a wake-up of its own next is
-            # not a suspension anyone else could see.
-            self.suspending(fiber)
         return await wait_task_rescheduled(turn.abort_for(fiber, self.forget))
 
     def pass_turn(self, me: Task) -> outcome.Outcome[Any] | None:
@@ -614,12 +590,6 @@ class Service:
             assert not isinstance(step, Step)
             return step
         return None
-
-    def suspending(self, fiber: Fiber) -> None:
-        """`fiber` gives up the turn: run the hook it left, if any."""
-        hook = self.suspend_hooks.pop(fiber, None)
-        if hook is not None:
-            hook(fiber)
 
     def close_fibers(self) -> None:
         """Close the coroutines parked without a task of their own, as the service ends.
@@ -695,7 +665,7 @@ class Service:
             self.cpu += spent
             self.node.meter.lent += spent
             if turn.holder is me:  # a BaseException escaped a handler: the turn goes back
-                turn.free()
+                turn.holder = None
                 if self.mailbox or self.forks or turn.ready:
                     turn.kick()
 

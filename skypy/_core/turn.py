@@ -10,10 +10,7 @@ runnable task per service to pick from.
 
 The order is skynet's: coroutines woken since the turn was last passed run
 first (FIFO); then queued forks start, then the next mailbox message is
-dispatched. Coroutines back from reading their own sockets (contenders)
-take the freed turn ahead of the next message, though never twice without
-a message between: their bytes would otherwise have come as DATA messages.
-The service's loop task does this, and so does a coroutine with a task of
+dispatched. The service's loop task does this, and so does a coroutine with a task of
 its own that suspends (see Service.pass_turn): it runs the next steps itself
 until some other task holds the turn, which saves a round through trio's
 scheduler.
@@ -28,8 +25,7 @@ turn on, a sender running an idle service inline).
 Every parked task is rescheduled exactly once, by whichever comes first:
 its waker, the turn passing to it, or (once the service is closing) trio's
 cancellation. trio treats a second reschedule as an internal error, so each
-path below says why it cannot happen twice. (A task in wait_free cannot be
-cancelled, and the list of them is emptied before they are rescheduled.)
+path below says why it cannot happen twice.
 """
 
 from __future__ import annotations
@@ -39,7 +35,7 @@ from collections import deque
 from typing import Any, Callable
 
 import outcome
-from trio.lowlevel import Abort, Task, current_task, reschedule, wait_task_rescheduled
+from trio.lowlevel import Abort, Task, reschedule, wait_task_rescheduled
 
 from .fiber import Fiber
 
@@ -54,7 +50,7 @@ class Stand(enum.Enum):
 class Turn:
     """Hands a service's single turn between its loop task and its coroutines."""
 
-    __slots__ = ("holder", "ready", "loop_task", "closed", "passing", "own", "contenders")
+    __slots__ = ("holder", "ready", "loop_task", "closed", "passing", "own")
 
     def __init__(self) -> None:
         # Who may run service code now: None while the service is idle (its
@@ -75,8 +71,6 @@ class Turn:
         # rescheduled, since it is not parked.
         self.passing: Task | None = None
         self.own: outcome.Outcome[Any] | None = None
-        # Tasks waiting for the turn to be freed, to try for it then (wait_free).
-        self.contenders: list[Task] = []
 
     def wake(self, fiber: Fiber, value: outcome.Outcome[Any]) -> None:
         """Queue a parked coroutine to resume, with `value`, when the turn comes to it."""
@@ -107,30 +101,6 @@ class Turn:
             else:
                 assert value is not None  # a coroutine's start never has a task yet
                 reschedule(fiber.task, value)
-        self._wake_contenders()
-
-    async def wait_free(self) -> None:
-        """Wait, not cancellable, until the turn is freed for contenders (or the service closes).
-
-        For a task that wants the turn but has no place in skynet's order (a
-        coroutine back from reading its socket itself): the holder frees the
-        turn for all of them at once, before its next mailbox message (see
-        Service.advance), and they take it one after another within one
-        round of trio's scheduler. `acquire` would have it handed over, one
-        task a round, and everyone waking meanwhile queue behind: a convoy.
-        """
-        self.contenders.append(current_task())
-        await wait_task_rescheduled(_uncancellable)
-
-    def free(self) -> None:
-        """Nobody holds the turn now: the tasks in wait_free try for it."""
-        self.holder = None
-        self._wake_contenders()
-
-    def _wake_contenders(self) -> None:
-        contenders, self.contenders = self.contenders, []
-        for task in contenders:
-            reschedule(task)
 
     def hand_to(self, fiber: Fiber, value: outcome.Outcome[Any]) -> None:
         """Give the turn straight to `fiber`, which has a task of its own, resuming it with `value`."""
@@ -206,7 +176,3 @@ class Turn:
         # means no later kick can reschedule it a second time.
         self.close()
         return Abort.SUCCEEDED
-
-
-def _uncancellable(_: object) -> Abort:
-    return Abort.FAILED

@@ -83,7 +83,6 @@ class Poller:
                     if data is None:
                         self.forget(fd)
                     elif data:
-                        conn.posted += 1
                         deliver(conn.owner, (0, 0, PTYPE_SOCKET, (DATA, conn.id, data)))
         finally:
             epoll.close()
