@@ -30,14 +30,12 @@ import weakref
 from pathlib import Path
 from typing import Any, Callable, Iterator, NoReturn, Self
 
-from trio.lowlevel import Task, current_task
-
 from ._api.coroutines import fork
 from ._api.lifecycle import uniqueservice
 from ._api.messages import call, running, send
 from ._core.current import current
+from ._core.fiber import Fiber
 from ._core.node import Node
-from ._core.request import ServedRequest
 from ._core.service import Service
 from .errors import CallError
 
@@ -116,20 +114,18 @@ class _Table:
         self.name = name
         self.version = 0
         self.data: Any = None
-        # task -> (its service, the request its coroutine serves, the data it
-        # pinned). A worker task runs one coroutine at a time; a different
-        # request means a new coroutine, which pins afresh.
-        self.pins: weakref.WeakKeyDictionary[Task, tuple[Service, ServedRequest, Any]] = weakref.WeakKeyDictionary()
+        # coroutine -> (its service, the data it pinned); forgotten with the coroutine.
+        self.pins: weakref.WeakKeyDictionary[Fiber, tuple[Service, Any]] = weakref.WeakKeyDictionary()
 
     def replace(self, data: Any) -> None:
         """Make `data` the newest version, letting go of old ones no running coroutine reads."""
         self.data = data
         self.version += 1
-        for task, (svc, _, _) in list(self.pins.items()):
-            # A worker waiting for its next job still holds the pin of its
-            # last one; the old version must not outlive it for that.
-            if svc.dead or task in svc.workers.idle:
-                del self.pins[task]
+        for fiber, (svc, _) in list(self.pins.items()):
+            # A coroutine of a service gone may never end (nor be collected)
+            # soon: the old version must not outlive the service for it.
+            if svc.dead:
+                del self.pins[fiber]
 
     def current(self) -> Any:
         """The version the running code reads: pinned for a coroutine, else the newest."""
@@ -137,16 +133,15 @@ class _Table:
             svc = current.get()
         except LookupError:
             return self.data
-        task = current_task()
-        turn = svc.turn
-        if turn.holder is not task or turn.passing is task:
-            # A plain handler (run while the turn is being passed) cannot
-            # suspend, and a task outside the service's turn serves no request.
+        fiber = svc.running
+        if fiber is None:
+            # A plain handler cannot suspend, and a task outside the
+            # service's coroutines serves no request.
             return self.data
-        pin = self.pins.get(task)
-        if pin is not None and pin[1] is svc.request:
-            return pin[2]
-        self.pins[task] = (svc, svc.request, self.data)
+        pin = self.pins.get(fiber)
+        if pin is not None:
+            return pin[1]
+        self.pins[fiber] = (svc, self.data)
         return self.data
 
 

@@ -5,11 +5,9 @@ from __future__ import annotations
 from typing import Any, Awaitable, Callable, TypeVar
 
 import trio
-from trio.lowlevel import current_task
 
-from .._core.message import PTYPE_RESPONSE
 from .._core.request import ServedRequest, TimeoutCallback
-from .._core.service import Fork, Service
+from .._core.service import Fork
 from .messages import running
 
 T = TypeVar("T")
@@ -29,8 +27,8 @@ async def sleep(seconds: float, token: object = None) -> str | None:
     """Suspend for `seconds`; returns "BREAK" if `wakeup(token)` ends it early."""
     svc = running()
     session = svc.new_session()
-    _schedule(svc, seconds, session)
-    result = await svc.suspend_until_woken(current_task() if token is None else token, session)
+    svc.wake_after(seconds, session)
+    result = await svc.suspend_until_woken(svc.me() if token is None else token, session)
     return None if result == () else result
 
 
@@ -44,22 +42,13 @@ def timeout(seconds: float, fn: Callable[[], Any]) -> None:
     svc = running()
     session = svc.new_session()
     svc.sessions[session] = TimeoutCallback(fn)
-    _schedule(svc, seconds, session)
-
-
-def _schedule(svc: Service, seconds: float, session: int) -> None:
-    # A zero delay is a message queued now, behind those already waiting,
-    # not a timer that might fire after later messages.
-    if seconds > 0:
-        svc.node.timers.add(seconds, svc.handle, session)
-    else:
-        svc.node.post(svc.handle, (0, session, PTYPE_RESPONSE, ()))
+    svc.wake_after(seconds, session)
 
 
 async def wait(token: object = None) -> None:
-    """Suspend until `wakeup(token)`; the token defaults to the current trio task."""
+    """Suspend until `wakeup(token)`; the token defaults to the running coroutine."""
     svc = running()
-    await svc.suspend_until_woken(current_task() if token is None else token)
+    await svc.suspend_until_woken(svc.me() if token is None else token)
 
 
 def wakeup(token: object) -> bool:
@@ -70,16 +59,15 @@ def wakeup(token: object) -> bool:
 async def unlocked(awaitable: Awaitable[T]) -> T:
     """Await `awaitable` while letting this service's other coroutines and messages run."""
     svc = running()
-    turn = svc.turn
-    if turn.holder is not current_task():
+    if not svc.holds_turn():
         return await awaitable
+    fiber = await svc.carried()
+    turn = svc.turn
     request = svc.request
-    if svc.suspend_hooks:
-        svc.suspending(turn.holder)
     turn.release()
     try:
         return await awaitable
     finally:
         with trio.CancelScope(shield=True):
-            await turn.acquire()
+            await turn.acquire(fiber)
         svc.request = request

@@ -19,8 +19,9 @@ from collections import deque
 from types import TracebackType
 from typing import Any, Awaitable, Callable, TypeVar
 
-from trio.lowlevel import Task, current_task
+from trio.lowlevel import Task
 
+from .._core.fiber import Fiber
 from .._core.message import address
 from .._core.service import Service
 from ..errors import SkypyError
@@ -47,7 +48,7 @@ class CriticalSection:
         # The service whose coroutines it orders, from first use: its hand-over
         # is a wakeup, which only reaches coroutines of the service making it.
         self._service: Service | None = None
-        self._holder: Task | _Handing | None = None
+        self._holder: Fiber | Task | _Handing | None = None
         self._depth = 0
         # The wait tokens of the coroutines in line, first come first.
         self._waiting: deque[object] = deque()
@@ -66,8 +67,8 @@ class CriticalSection:
                 f"this skypy.queue() orders the coroutines of {address(self._service.handle)}, "
                 f"not of {address(svc.handle)}: each service needs its own"
             )
-        task = current_task()
-        if self._holder is task:
+        me = svc.me()
+        if self._holder is me:
             self._depth += 1
             return
         if self._holder is not None:
@@ -81,7 +82,7 @@ class CriticalSection:
                 self._waiting.remove(token)
                 raise
         # Handed over by the leaving holder (below), or free.
-        self._holder = task
+        self._holder = me
         self._depth = 1
 
     async def __aexit__(

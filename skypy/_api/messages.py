@@ -12,7 +12,6 @@ from time import perf_counter
 from typing import Any, Callable
 
 import trio
-from trio.lowlevel import current_task
 
 from .._core.current import current
 from .._core.message import address
@@ -99,16 +98,16 @@ def _request(
 ) -> tuple[int, tuple[Any, ...] | NotYet]:
     """Send a request: its session, and its answer's values if the callee answered inline, else NOT_YET."""
     node = svc.node
-    dest = node.resolve(addr)
+    dest = addr if type(addr) is int else node.resolve(addr)
     callee = node.services.get(dest)
     if callee is None:
         raise ServiceNotFound(f"call to invalid address {address(dest)}")
-    pid, payload = _payload(svc, ptype, args)
+    pid, pack = svc.protocols.sender(ptype)
     session = svc.new_session()
-    msg = (svc.handle, session, pid, payload)
+    msg = (svc.handle, session, pid, args if pack is None else pack(*args))
     if svc.request.trace is not None:
         node.post(dest, marker(svc, "call", dest))
-    if callee.turn.holder is None and svc.turn.holder is current_task() and callee is not svc:
+    if callee.turn.holder is None and svc.holds_turn() and callee is not svc:
         node.run_inline(callee, msg)
         values = svc.take_answer(session)
         if values is not NOT_YET:
@@ -125,12 +124,12 @@ async def _answer(
     if values is not NOT_YET:
         # A loop of calls answered inline never suspends; now and then let
         # the rest of the node (timers, sockets, other services) run.
-        await trio.lowlevel.checkpoint()
+        if svc.inline_calls % INLINE_CALLS_PER_CHECKPOINT == 0:
+            await svc.pause()
         return values
     if timeout is None:
         return await svc.wait_session(session)
-    with trio.fail_after(timeout):
-        return await svc.wait_session(session)
+    return await svc.wait_session_within(session, timeout)
 
 
 async def call(addr: Address, ptype: str | int, *args: Any, timeout: float | None = None) -> Any:
@@ -140,16 +139,21 @@ async def call(addr: Address, ptype: str | int, *args: Any, timeout: float | Non
     ended without answering; trio.TooSlowError after `timeout` seconds (a late
     answer is then dropped).
     """
-    svc = running()
+    try:
+        svc = current.get()  # running(), inlined: a hot path
+    except LookupError:
+        raise _outside_any_service() from None
     meter = svc.node.call_meter
     if meter is not None and meter.due():
         return values_of(await _timed(svc, meter, addr, ptype, args, timeout))
-    # `_values`, inlined: the inline answer then skips two coroutines, and
-    # this is the hot path. (A try block costs nothing until it catches.)
+    # `_values`, inlined: the hot paths skip its coroutine and _answer's.
+    # (A try block costs nothing until it catches.)
     try:
         session, values = _request(svc, addr, ptype, args)
-        if values is NOT_YET or svc.inline_calls % INLINE_CALLS_PER_CHECKPOINT == 0:
-            values = await _answer(svc, session, values, timeout)
+        if values is NOT_YET:
+            values = await (svc.wait_session(session) if timeout is None else svc.wait_session_within(session, timeout))
+        elif svc.inline_calls % INLINE_CALLS_PER_CHECKPOINT == 0:
+            await svc.pause()
     except (CallError, trio.TooSlowError) as exc:
         _failed(svc, exc)
         raise
@@ -175,12 +179,10 @@ async def _values(
     """Make a request and wait for its answer's values; a failure is told to the node's call meter."""
     try:
         session, values = _request(svc, addr, ptype, args)
-        if values is NOT_YET or svc.inline_calls % INLINE_CALLS_PER_CHECKPOINT == 0:
-            values = await _answer(svc, session, values, timeout)
+        return await _answer(svc, session, values, timeout)
     except (CallError, trio.TooSlowError) as exc:
         _failed(svc, exc)
         raise
-    return values
 
 
 async def _timed(

@@ -32,7 +32,6 @@ from .current import current
 from .message import address
 from .node import Node
 from .service import Service
-from .workers import Workers
 
 DEFAULTS: dict[str, Any] = {"endless": 5.0, "interrupt": 0, "signal": "SIGUSR1"}
 
@@ -50,7 +49,9 @@ class Interrupted(SkypyError):
 
 # Where skypy calls into service code and catches what it raises: the only
 # frames an interrupt may unwind to.
-_ENTRY_CODES = frozenset({Service.invoke.__code__, Workers._run.__code__, Node._boot.__code__})
+_ENTRY_CODES = frozenset(
+    {Service.invoke.__code__, Service.step.__code__, Service.carry.__code__, Node._boot.__code__}
+)
 
 
 def inside_handler(frame: FrameType | None) -> bool:

@@ -3,7 +3,7 @@
 It knows nothing of sockets, consoles or the debug protocol: those are
 services and libraries built on the service API, attached through the hook
 fields below (`default_handlers`, `log_hooks`, `crash_hooks`, `retire_hooks`,
-`call_meter`, `extensions`) and `Service`'s own (`exit_hooks`, `suspend_hooks`, `message_hook`).
+`call_meter`, `extensions`) and `Service`'s own (`exit_hooks`, `message_hook`).
 """
 
 from __future__ import annotations
@@ -294,6 +294,7 @@ class Node:
                 hook()
             except Exception as exc:
                 svc.failed(ServedRequest(0, 0), exc, "exit hook")
+        svc.close_fibers()
         svc.cancel_scope.cancel()
 
     async def kill(self, svc: Service) -> None:

@@ -1,34 +1,45 @@
 """One service: its mailbox, its loop, its coroutines, sessions and requests.
 
 Messages are taken in arrival order by whichever task holds the service's
-turn (turn.py): the loop task, a coroutine that just suspended, or a sender
-running an idle service inline. A handler that is a plain function runs
-right there, with no task switch; one that returns a coroutine gets a worker
-task (workers.py) that runs it under the turn.
+turn (turn.py): the loop task, a coroutine's own task that just suspended,
+or a sender running an idle service inline. A handler that is a plain
+function runs right there, with no task switch; one that returns a coroutine
+becomes a Fiber (fiber.py), which the loop task resumes step by step.
 """
 
 from __future__ import annotations
 
+import contextvars
 import enum
 import logging
 import traceback
 from collections import deque
 from time import perf_counter
 from types import CoroutineType
-from typing import TYPE_CHECKING, Any, Callable, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Final, NamedTuple
 
 import outcome
 import trio
-from trio.lowlevel import Task, cancel_shielded_checkpoint, current_task, wait_task_rescheduled
+from trio.lowlevel import Task, cancel_shielded_checkpoint, checkpoint, current_task, wait_task_rescheduled
 
 from ..errors import CallError, ServiceExit, SkypyError
 from .current import current
+from .fiber import (
+    CARRY,
+    ENDED,
+    PAUSE,
+    SUSPEND,
+    Fiber,
+    ask_for_task,
+    forward_trap,
+    pause,
+    suspend,
+)
 from .holding import HoldingMailbox
 from .message import PTYPE_ERROR, PTYPE_RESPONSE, RawMessage, address
 from .protocol import Handler, ProtocolTable
 from .request import ServedRequest, TimeoutCallback
-from .turn import Turn
-from .workers import Job, Workers
+from .turn import Stand, Turn
 
 if TYPE_CHECKING:
     from .node import Node
@@ -38,8 +49,8 @@ if TYPE_CHECKING:
 # services run; and a suspending coroutine, before it leaves the rest to the loop.
 BATCH = 256
 PASS_BUDGET = 16
-# How many times a suspending coroutine finds its own wake-up next before
-# one trio checkpoint (see park).
+# How many times a suspending coroutine with a task of its own finds its own
+# wake-up next before one trio checkpoint (see Service._park_carried).
 OWN_WAKEUPS_PER_CHECKPOINT = 32
 SESSION_MAX = 0x7FFFFFFF
 # Mailbox length at which "May overload" is first logged; then at each doubling.
@@ -52,6 +63,7 @@ class Step(enum.Enum):
     HANDED = "gave the turn to another task"
     IDLE = "found nothing to do"
     BUDGET_SPENT = "used up its budget with work still waiting"
+    CONSCRIPTED = "a coroutine it resumed needs the loop task as its own (Service.conscript)"
 
 
 # Module-level names for the members: the send and call paths test them
@@ -60,6 +72,7 @@ class Step(enum.Enum):
 HANDED: Final = Step.HANDED
 IDLE: Final = Step.IDLE
 BUDGET_SPENT: Final = Step.BUDGET_SPENT
+CONSCRIPTED: Final = Step.CONSCRIPTED
 
 
 class NotYet(enum.Enum):
@@ -110,20 +123,27 @@ class Service:
         self.protocols = ProtocolTable(node.protocols)
         # Starts with the node's defaults, such as the debug protocol every service answers.
         self.handlers: dict[int, Handler] = dict(node.default_handlers)
-        # session -> the parked task waiting for it, or a timeout callback.
-        self.sessions: dict[int, Task | TimeoutCallback] = {}
+        # session -> the coroutine waiting for it, or a timeout callback.
+        self.sessions: dict[int, Fiber | TimeoutCallback] = {}
         # Sessions given up (call timeout, sleep broken by wakeup): a late
         # answer to one is dropped quietly instead of logged as unknown.
         self.abandoned: set[int] = set()
-        # wait token -> (parked task, its sleep session or 0)
-        self.waiting: dict[object, tuple[Task, int]] = {}
+        # wait token -> (the coroutine waiting, its sleep session or 0)
+        self.waiting: dict[object, tuple[Fiber, int]] = {}
         # Requests this service still owes an answer, failed on exit.
         self.owed: set[ServedRequest] = set()
         self.request = ServedRequest(0, 0)
         # The request of a plain send run by a plain function: nobody can be
         # answered, so one object serves them all and sends allocate nothing.
         self._send_request = ServedRequest(0, 0)
-        self.workers = Workers(self)
+        # The coroutine whose code runs now, if any (plain handlers run with none).
+        self.running: Fiber | None = None
+        # The coroutine that needs the loop task as its own, and what it
+        # yielded, from `step` to the loop (see conscript).
+        self.conscripted: tuple[Fiber, Any] | None = None
+        # Each coroutine starts with a copy: the loop task's context, in
+        # which this service is the current one (set by run).
+        self.context = contextvars.Context()
         # Called, newest first, when the service ends (skypy.socket closes its sockets here).
         self.exit_hooks: list[Callable[[], object]] = []
         # Shown every message this service takes, before it is handled (the
@@ -131,10 +151,6 @@ class Service:
         self.message_hook: Callable[[RawMessage], None] | None = None
         # A trace tag a PTYPE_TRACE message just brought: the next request carries it.
         self.trace_next: str | None = None
-        # task -> called with it when that coroutine next parks, unlocks or
-        # ends: a socket it reads itself goes back to the socket server's
-        # reader task (skypy/_net/pull.py).
-        self.suspend_hooks: dict[Task, Callable[[Task], None]] = {}
         self.nursery: trio.Nursery | None = None
         self.dead = False
         self.cancel_scope = trio.CancelScope()
@@ -151,9 +167,6 @@ class Service:
         self.messages_handled = 0
         self.inline_calls = 0
         self.own_wakeups = 0
-        # A mailbox message was taken since the turn was last freed for
-        # contenders (see advance).
-        self.mail_taken = False
         self._last_session = 0
 
     def __repr__(self) -> str:
@@ -170,70 +183,160 @@ class Service:
                 self._last_session = session
                 return session
 
-    async def wait_session(self, session: int) -> tuple[Any, ...]:
-        """Suspend the running coroutine until the RESPONSE or ERROR for `session`."""
-        task = current_task()
-        borrowed = self.turn.holder is not task
-        self.sessions[session] = task
-        request = self.request
+    def me(self) -> Fiber | Task:
+        """Who is running this service's code: the coroutine, or the task running a plain handler."""
+        running = self.running
+        return current_task() if running is None else running
 
-        def forget() -> bool:
-            if self.sessions.pop(session, None) is None:
-                return False
-            self.abandoned.add(session)
-            return True
+    def holds_turn(self) -> bool:
+        """Whether the code running now holds this service's turn (see turn.py)."""
+        return self.turn.holder is self.me()
 
-        try:
-            values: tuple[Any, ...] = await self.park(forget, holding=not borrowed)
-            return values
-        finally:
-            self._resumed(request, borrowed)
+    async def pause(self) -> None:
+        """Let trio run the rest of the node once, the running code keeping the turn.
+
+        For code that would otherwise never suspend (a loop of calls answered
+        inline): in a coroutine without a task, the loop task does it.
+        """
+        fiber = self.running
+        if fiber is None or fiber.task is not None:
+            await checkpoint()
+        else:
+            await pause()
+
+    async def carried(self) -> Fiber:
+        """The running coroutine, moved to a trio task of its own if it has none (see fiber.py).
+
+        For code that hands the turn about itself (Service.unlocked, a socket
+        read in the coroutine's own task), which only a task can do.
+        """
+        fiber = self.running
+        assert fiber is not None, "not in a coroutine of this service"
+        if fiber.task is None:
+            await ask_for_task()
+        return fiber
+
+    def _waiter(self) -> tuple[Fiber, bool]:
+        """The coroutine about to wait, or one standing for a task outside the service; and
+        whether it waits without the turn (`borrowed`)."""
+        fiber = self.running
+        if fiber is None:
+            fiber = Fiber(None, None, self.request, False, "task", current_task())
+        return fiber, self.turn.holder is not fiber
+
+    def wait_session(self, session: int) -> Awaitable[tuple[Any, ...]]:
+        """Suspend the running coroutine until the RESPONSE or ERROR for `session`: await what this returns.
+
+        Not a coroutine function itself, so that the usual case, a coroutine
+        holding the turn, costs one frame fewer per suspension.
+        """
+        fiber = self.running
+        if fiber is None or self.turn.holder is not fiber:
+            fiber = self._waiter()[0]
+            borrowed = True
+        else:
+            borrowed = False
+        self.sessions[session] = fiber
+        fiber.session = session
+        fiber.token = None
+        return self._wait_borrowed(fiber) if borrowed else suspend()
 
     async def suspend_until_woken(self, token: object, session: int = 0) -> Any:
         """Park under `token` until `wakeup(token)`, or until `session` (a sleep) answers."""
-        task = current_task()
-        borrowed = self.turn.holder is not task
+        fiber, borrowed = self._waiter()
         if token in self.waiting:
             raise SkypyError(f"{address(self.handle)}: wait token {token!r} is already in use")
-        self.waiting[token] = (task, session)
+        self.waiting[token] = (fiber, session)
         if session:
-            self.sessions[session] = task
-        request = self.request
-
-        def forget() -> bool:
-            if self.waiting.pop(token, None) is None:
-                return False
-            if session and self.sessions.pop(session, None) is not None:
-                self.abandoned.add(session)
-            return True
-
+            self.sessions[session] = fiber
+        fiber.session = session
+        fiber.token = token
         try:
-            return await self.park(forget, holding=not borrowed)
+            if borrowed:
+                return await self._wait_borrowed(fiber)
+            return await suspend()
         finally:
+            # Still there if `session` (a sleep's end) woke it, or trio cancelled its task.
             self.waiting.pop(token, None)
-            self._resumed(request, borrowed)
+            fiber.token = None  # it may be the fiber itself (the default token): no cycle
 
-    def _resumed(self, request: ServedRequest, borrowed: bool) -> None:
-        # A task that is not one of the service's coroutines (the `open_node`
-        # block, or a task the user spawned inside a handler) waits without
-        # the turn: registering its session or token needs none, and doing it
-        # before any await means no wakeup can slip in between. It is resumed
-        # like any coroutine, holding the turn, and hands it straight back,
-        # since nothing would pass it on once the task is back in plain trio.
-        self.request = request
-        if borrowed and self.turn.holder is current_task():
-            self.turn.release()
+    async def _wait_borrowed(self, fiber: Fiber) -> Any:
+        """Wait without holding the turn: a task that is not one of the service's coroutines (the
+        `open_node` block, a task the user spawned), or a coroutine inside `unlocked`.
+
+        Registering its session or token needed no turn, and was done before
+        any await, so no wakeup can slip in between. It is resumed like any
+        coroutine, holding the turn, and hands it straight back, since
+        nothing would pass it on once the task is back in plain trio.
+        """
+        request = self.request
+        try:
+            if fiber.coro is not None:
+                return await suspend()
+            return await wait_task_rescheduled(self.turn.abort_for(fiber, self.forget))
+        finally:
+            self.request = request
+            if self.turn.holder is fiber:
+                self.turn.release()
+
+    def forget(self, fiber: Fiber) -> bool:
+        """Undo what would wake parked `fiber` (trio is cancelling its task); False if it was woken already."""
+        session, token = fiber.session, fiber.token
+        if token is not None:
+            entry = self.waiting.get(token)
+            if entry is None or entry[0] is not fiber:
+                return False
+            del self.waiting[token]
+        elif self.sessions.get(session) is not fiber:
+            return False
+        if session and self.sessions.pop(session, None) is not None:
+            self.abandoned.add(session)
+        return True
+
+    def wake_after(self, seconds: float, session: int) -> None:
+        """Answer `session` (an empty RESPONSE) after `seconds`: a sleep's end, a timeout.
+
+        A zero delay is a message queued now, behind those already waiting,
+        not a timer that might fire after later messages.
+        """
+        if seconds > 0:
+            self.node.timers.add(seconds, self.handle, session)
+        else:
+            self.node.post(self.handle, (0, session, PTYPE_RESPONSE, ()))
+
+    async def wait_session_within(self, session: int, seconds: float) -> tuple[Any, ...]:
+        """`wait_session`, raising trio.TooSlowError if no answer came within `seconds`.
+
+        The limit is a timer session of this service (a message, as skynet's
+        timeouts are), not a trio cancel scope: a coroutine waits for it
+        without a trio task of its own. A late answer is dropped quietly.
+        """
+        timer = self.new_session()
+
+        def expire() -> None:
+            fiber = self.sessions.pop(session, None)
+            if isinstance(fiber, Fiber):  # still waiting
+                self.abandoned.add(session)
+                self.turn.wake(fiber, outcome.Error(trio.TooSlowError()))
+
+        self.sessions[timer] = TimeoutCallback(expire)
+        self.wake_after(seconds, timer)
+        try:
+            return await self.wait_session(session)
+        finally:
+            if self.sessions.pop(timer, None) is not None:
+                self.abandoned.add(timer)
 
     def wakeup(self, token: object) -> bool:
         """Resume the coroutine waiting on `token` at the waker's next suspension."""
         entry = self.waiting.pop(token, None)
         if entry is None:
             return False
-        task, session = entry
+        fiber, session = entry
         if session:
             del self.sessions[session]
             self.abandoned.add(session)
-        self.turn.wake(task, outcome.Value("BREAK" if session else None))
+        self.turn.wake(fiber, outcome.Value("BREAK" if session else None))
         return True
 
     # --- answering requests ---------------------------------------------
@@ -290,24 +393,33 @@ class Service:
     # --- the loop ---------------------------------------------------------
 
     async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """The loop task: hand the turn on in skynet's order until the service exits."""
+        """The first loop task: hand the turn on in skynet's order until the service exits."""
         current.set(self)
-        turn = self.turn
-        turn.loop_task = current_task()
+        self.context = contextvars.copy_context()
         task_status.started()
         try:
             with self.cancel_scope:
                 async with trio.open_nursery() as nursery:
                     self.nursery = nursery
-                    await self._loop(turn)
+                    await self._loop()
         finally:
             self.finished.set()
 
-    async def _loop(self, turn: Turn) -> None:
-        loop_task = turn.holder = turn.loop_task
+    async def _loop(self) -> None:
+        """Be the loop task until the service ends, or until a coroutine needs this task as its own."""
+        turn = self.turn
+        me = turn.loop_task = current_task()
+        if turn.holder is Stand.SPAWNING:
+            turn.holder = me
+        else:
+            await turn.park_loop()
         while True:
-            if self.advance(loop_task, BATCH) is BUDGET_SPENT:
-                await trio.lowlevel.checkpoint()
+            step = self.advance(me, BATCH)
+            if step is BUDGET_SPENT:
+                await checkpoint()
+            elif step is CONSCRIPTED:
+                await self.conscript()
+                return
             else:
                 await turn.park_loop()
 
@@ -316,59 +428,148 @@ class Service:
 
         Woken coroutines first, then forks, then mailbox messages (plain
         handlers run right here). Returns a Step, or the outcome handed to
-        `me` itself when its own wake-up came next.
+        `me` itself when its own coroutine's wake-up came next.
         """
         turn = self.turn
-        mailbox = self.mailbox
         turn.passing = me
         try:
             for _ in range(budget):
                 if turn.closed:
                     return HANDED
+                # Read each time: a coroutine resumed here may swap it (hold_requests).
+                mailbox = self.mailbox
                 if turn.ready:
-                    turn.hand_to(*turn.ready.popleft())
+                    step = self.resume(*turn.ready.popleft())
                 elif self.forks:
-                    if not self.invoke(*self.forks.popleft()):
-                        continue
-                elif turn.contenders and (self.mail_taken or not mailbox):
-                    # Coroutines back from reading their own sockets
-                    # (skypy/_net/pull.py) take the free turn one after
-                    # another; with a message at least between two such
-                    # rounds, neither they nor the mailbox can starve.
-                    self.mail_taken = False
-                    turn.free()
-                    return IDLE
+                    step = self.invoke(*self.forks.popleft())
                 elif mailbox:
-                    self.mail_taken = True
-                    if not self.dispatch(mailbox.popleft()):
-                        continue
+                    step = self.dispatch(mailbox.popleft())
                 else:
                     self.overload_at = OVERLOAD_THRESHOLD
                     turn.holder = None
                     return IDLE
-                own, turn.own = turn.own, None
-                return HANDED if own is None else own
+                if step is None:
+                    continue
+                if step is HANDED:
+                    own, turn.own = turn.own, None
+                    return HANDED if own is None else own
+                return step
             return BUDGET_SPENT
         finally:
             turn.passing = None
 
-    def pass_turn(self, me: Task) -> outcome.Outcome[Any] | None:
-        """A suspending coroutine passes the turn on itself, saving a round through the loop task.
+    def resume(self, fiber: Fiber, value: outcome.Outcome[Any] | None) -> Step | None:
+        """Resume (or start, with `value` None) `fiber` in skynet's order: now, if the loop task
+        is the one passing the turn; else by handing the turn to its task, or to the loop.
 
-        Returns what was handed to `me` if its own wake-up came next (it then
-        carries on without parking), else None.
+        None when the turn is still with the task passing it.
         """
-        step = self.advance(me, PASS_BUDGET)
-        if step is BUDGET_SPENT:
-            self.turn.give_loop()
-        elif step is not HANDED and step is not IDLE:
-            return step
-        return None
+        turn = self.turn
+        if fiber.task is not None:
+            assert value is not None
+            turn.hand_to(fiber, value)
+            return HANDED
+        if turn.passing is not turn.loop_task:
+            # Only the loop task resumes a coroutine that has no task: it may
+            # need the task resuming it for its own (see conscript).
+            turn.ready.appendleft((fiber, value))
+            turn.give_loop()
+            return HANDED
+        return self.step(fiber, value)
 
-    async def park(self, unregister: Callable[[], bool], holding: bool) -> Any:
-        """Suspend the running task until woken; it passes the turn on first if `holding` it."""
-        task = current_task()
-        if holding:
+    def step(self, fiber: Fiber, value: outcome.Outcome[Any] | None) -> Step | None:
+        """Run `fiber` in the loop task until it suspends or ends; CONSCRIPTED if it needs this task.
+
+        It needs it when it yields one of trio's own traps (trio registered
+        this task as the one waiting), asks for a task of its own, or
+        suspends inside a cancel scope it opened (the scope is this task's).
+        """
+        turn = self.turn
+        loop: Task = turn.passing  # type: ignore[assignment]  # the loop task, in advance
+        scopes = loop._cancel_status  # trio gives no public view of a task's open cancel scopes
+        turn.holder = self.running = fiber
+        self.request = fiber.request
+        yielded: Any = ENDED
+        try:
+            yielded = fiber.context.run(fiber.coro.send, value)  # type: ignore[union-attr]  # set for a coroutine
+        except StopIteration as stop:
+            self.finish(fiber.request, stop.value, fiber.answers)
+        except ServiceExit:
+            pass
+        except Exception as exc:
+            self.failed(fiber.request, exc, fiber.what)
+        finally:
+            self.running = None
+            if not turn.closed:
+                turn.holder = loop
+        if yielded is ENDED or yielded is SUSPEND and loop._cancel_status is scopes:
+            return None
+        if loop._cancel_status is scopes:
+            if yielded is PAUSE:
+                # The loop task lets trio run once, then resumes it first.
+                turn.ready.appendleft((fiber, outcome.Value(None)))
+                return BUDGET_SPENT
+        self.conscripted = (fiber, yielded)
+        turn.holder = fiber
+        return CONSCRIPTED
+
+    async def conscript(self) -> None:
+        """The loop task becomes the own task of the coroutine it just resumed (see `step`);
+        a new loop task takes over the service."""
+        assert self.conscripted is not None and self.nursery is not None
+        fiber, yielded = self.conscripted
+        self.conscripted = None
+        turn = self.turn
+        turn.loop_task = None
+        self.nursery.start_soon(self._loop, name=f"skypy{address(self.handle)} {self.label}")
+        await self.carry(fiber, yielded)
+
+    async def carry(self, fiber: Fiber, yielded: Any) -> None:
+        """Run `fiber` in this task until it ends, from where it yielded `yielded`.
+
+        trio's traps go to trio as they are, and what trio sends back goes to
+        the coroutine; a skypy suspension parks this task until the waker
+        hands it the turn. Once the coroutine ends, the turn is passed on and
+        the task ends.
+        """
+        turn = self.turn
+        coro, context = fiber.coro, fiber.context
+        assert coro is not None and context is not None
+        fiber.task = current_task()
+        value: Any = None
+        while True:
+            if yielded is SUSPEND:
+                value = await outcome.acapture(self._park_carried, fiber)
+            elif yielded is PAUSE:
+                value = await outcome.acapture(checkpoint)
+            elif yielded is CARRY:
+                value = None
+            else:
+                value = await forward_trap(yielded)
+            self.running = fiber
+            self.request = fiber.request
+            try:
+                yielded = context.run(coro.send, value)
+            except StopIteration as stop:
+                self.finish(fiber.request, stop.value, fiber.answers)
+                break
+            except ServiceExit:
+                return
+            except Exception as exc:
+                self.failed(fiber.request, exc, fiber.what)
+                break
+            finally:
+                self.running = None
+        if turn.holder is fiber:
+            turn.release()
+
+    async def _park_carried(self, fiber: Fiber) -> Any:
+        """Park the task of `fiber` until woken, passing the turn on first if the fiber holds it."""
+        turn = self.turn
+        task = fiber.task
+        assert task is not None
+        if turn.holder is fiber:
+            turn.holder = task
             own = self.pass_turn(task)
             if own is not None:
                 # Its own wake-up came next, so it carries on without parking.
@@ -379,20 +580,41 @@ class Service:
                 if self.own_wakeups % OWN_WAKEUPS_PER_CHECKPOINT == 0:
                     await cancel_shielded_checkpoint()
                 return own.unwrap()
-        if self.suspend_hooks:
-            # Only now that it really parks: a wake-up of its own next is
-            # not a suspension anyone else could see.
-            self.suspending(task)
-        return await wait_task_rescheduled(self.turn.abort_for(task, unregister))
+        return await wait_task_rescheduled(turn.abort_for(fiber, self.forget))
 
-    def suspending(self, task: Task) -> None:
-        """`task` gives up the turn: run the hook it left, if any."""
-        hook = self.suspend_hooks.pop(task, None)
-        if hook is not None:
-            hook(task)
+    def pass_turn(self, me: Task) -> outcome.Outcome[Any] | None:
+        """A coroutine's own task, suspending, passes the turn on itself, saving a round through the loop task.
 
-    def dispatch(self, msg: RawMessage) -> bool:
-        """Handle one message; True when a coroutine now holds the turn."""
+        Returns what was handed to `me` if its own wake-up came next (it then
+        carries on without parking), else None.
+        """
+        step = self.advance(me, PASS_BUDGET)
+        if step is BUDGET_SPENT:
+            self.turn.give_loop()
+        elif step is not HANDED and step is not IDLE:
+            assert not isinstance(step, Step)
+            return step
+        return None
+
+    def close_fibers(self) -> None:
+        """Close the coroutines parked without a task of their own, as the service ends.
+
+        They run their ``finally`` blocks now (GeneratorExit where they
+        wait), as trio's cancellation ends the coroutines that have a task.
+        """
+        parked = [w for w in self.sessions.values() if type(w) is Fiber]
+        parked += [fiber for fiber, _ in self.waiting.values()]
+        parked += [fiber for fiber, _ in self.turn.ready]
+        self.turn.ready.clear()
+        for fiber in {id(f): f for f in parked if f.task is None and f.coro is not None}.values():
+            assert fiber.context is not None and fiber.coro is not None
+            try:
+                fiber.context.run(fiber.coro.close)
+            except Exception:
+                pass  # it awaited again while closing: nothing can resume it now
+
+    def dispatch(self, msg: RawMessage) -> Step | None:
+        """Handle one message; None if the task passing the turn still holds it, else what `advance` returns."""
         self.messages_handled += 1
         if self.message_hook is not None:
             self.message_hook(msg)
@@ -401,7 +623,8 @@ class Service:
             return self._deliver_answer(source, session, ptype, payload)
         handler = self.handlers.get(ptype)
         if handler is None:
-            return self._unhandled(source, session, ptype)
+            self._unhandled(source, session, ptype)
+            return None
         unpack = self.protocols.unpackers.get(ptype)
         args = payload if unpack is None else unpack(payload)
         if session:
@@ -422,7 +645,7 @@ class Service:
         if commands is None or not args or args[0] not in commands:
             exc = SkypyError(f"{address(self.handle)} has no command {args[0] if args else None!r}")
             self.failed(request, exc, "command dispatch")
-            return False
+            return None
         return self.invoke(request, commands[args[0]], args[1:], True, f"command {args[0]!r}")
 
     def run_inline(self, msg: RawMessage | None) -> None:
@@ -451,7 +674,7 @@ class Service:
             self.cpu += spent
             self.node.meter.lent += spent
             if turn.holder is me:  # a BaseException escaped a handler: the turn goes back
-                turn.free()
+                turn.holder = None
                 if self.mailbox or self.forks or turn.ready:
                     turn.kick()
 
@@ -478,52 +701,52 @@ class Service:
 
     def invoke(
         self, request: ServedRequest, fn: Callable[..., Any], args: tuple[Any, ...], answers: bool, what: str
-    ) -> bool:
-        """Run `fn` for `request`: inline if it is plain, else as a new coroutine."""
+    ) -> Step | None:
+        """Run `fn` for `request`: a plain function right here, a coroutine as a new Fiber."""
         self.request = request
         try:
             result = fn(*args)
         except ServiceExit:
-            return False
+            return None
         except Exception as exc:
             self.failed(request, exc, what)
-            return False
+            return None
         if type(result) is CoroutineType:
             if request is self._send_request:
                 # The shared request of plain sends is reused by the next
                 # message; a coroutine that outlives this one needs its own.
                 request = ServedRequest(0, request.source)
-            self.workers.start(Job(request, result, answers, what))
-            return True
+            return self.resume(Fiber(result, self.context.copy(), request, answers, what), None)
         if request.session and not request.answered:
             self.finish(request, result, answers)
-        return False
+        return None
 
-    def _deliver_answer(self, source: int, session: int, ptype: int, payload: Any) -> bool:
+    def _deliver_answer(self, source: int, session: int, ptype: int, payload: Any) -> Step | None:
         waiter = self.sessions.pop(session, None)
         if waiter is None:
             if session in self.abandoned:
                 self.abandoned.discard(session)
             elif session:
                 self.node.log(self.handle, f"Unknown session : {session} from {address(source)}", logging.WARNING)
-            return False
+            return None
         if isinstance(waiter, TimeoutCallback):
             return self.invoke(ServedRequest(0, 0), waiter.fn, (), False, "timeout callback")
         if ptype == PTYPE_RESPONSE:
             value: outcome.Outcome[Any] = outcome.Value(payload)
         else:
             value = outcome.Error(call_error(source, payload))
-        self.turn.hand_to(waiter, value)
-        return True
+        turn = self.turn
+        if waiter.task is None and turn.passing is turn.loop_task:
+            return self.step(waiter, value)  # resume's usual case, without its call
+        return self.resume(waiter, value)
 
-    def _unhandled(self, source: int, session: int, ptype: int) -> bool:
+    def _unhandled(self, source: int, session: int, ptype: int) -> None:
         name = self.protocols.name_of(ptype)
         self.node.log(
             self.handle, f"Unknown request ({name}): session {session} from {address(source)}"
         )
         if session:
             self.node.post(source, (self.handle, session, PTYPE_ERROR, f"no dispatch for protocol {name}"))
-        return False
 
     # --- holding requests (a reload in place) ------------------------------
 

@@ -2,28 +2,30 @@
 
 trio runs ready tasks in a deliberately random order, so a service whose
 coroutines were all runnable trio tasks would interleave them differently on
-every run. Instead every coroutine of a service parks in
-``wait_task_rescheduled`` whenever it does not hold the turn, and exactly one
-task is rescheduled at a time, chosen here. trio's randomness then has only
-one runnable task per service to pick from.
+every run. Instead a service's coroutines (fiber.py) are resumed one at a
+time, in the order chosen here: by the loop task itself, or, for one that
+has a trio task of its own, by rescheduling that task, which otherwise
+parks in ``wait_task_rescheduled``. trio's randomness then has only one
+runnable task per service to pick from.
 
 The order is skynet's: coroutines woken since the turn was last passed run
 first (FIFO); then queued forks start, then the next mailbox message is
-dispatched. Coroutines back from reading their own sockets (contenders)
-take the freed turn ahead of the next message, though never twice without
-a message between: their bytes would otherwise have come as DATA messages.
-The service's loop task does this, and so does a coroutine that suspends
-(see Service.pass_turn): it runs the next steps itself until some other
-task holds the turn, which saves a round through trio's scheduler.
+dispatched. The service's loop task does this, and so does a coroutine with a task of
+its own that suspends (see Service.pass_turn): it runs the next steps itself
+until some other task holds the turn, which saves a round through trio's
+scheduler.
 Cancellation of a parked coroutine (a call timeout, say) counts as a
 wake-up and waits its turn like one, rather than letting trio resume it at
 once next to the running holder.
 
+The holder is the coroutine (a Fiber) whose code runs, or the task running
+plain handlers for the service (its loop, a coroutine's task passing the
+turn on, a sender running an idle service inline).
+
 Every parked task is rescheduled exactly once, by whichever comes first:
 its waker, the turn passing to it, or (once the service is closing) trio's
 cancellation. trio treats a second reschedule as an internal error, so each
-path below says why it cannot happen twice. (A task in wait_free cannot be
-cancelled, and the list of them is emptied before they are rescheduled.)
+path below says why it cannot happen twice.
 """
 
 from __future__ import annotations
@@ -33,49 +35,50 @@ from collections import deque
 from typing import Any, Callable
 
 import outcome
-from trio.lowlevel import Abort, Task, current_task, reschedule, wait_task_rescheduled
+from trio.lowlevel import Abort, Task, reschedule, wait_task_rescheduled
+
+from .fiber import Fiber
 
 
 class Stand(enum.Enum):
     """What holds the turn when no task does: one about to start, or nobody ever again."""
 
-    SPAWNING = "given to a task that has not started yet"
+    SPAWNING = "given to a loop task that has not started yet"
     CLOSED = "the service is gone"
 
 
 class Turn:
     """Hands a service's single turn between its loop task and its coroutines."""
 
-    __slots__ = ("holder", "ready", "loop_task", "closed", "passing", "own", "contenders")
+    __slots__ = ("holder", "ready", "loop_task", "closed", "passing", "own")
 
     def __init__(self) -> None:
-        # The task allowed to run service code now: None while the service is
-        # idle (its loop parked with nothing to do), SPAWNING until the task
-        # that was given the turn has started.
-        self.holder: Task | Stand | None = Stand.SPAWNING
-        self.ready: deque[tuple[Task, outcome.Outcome[Any]]] = deque()
-        # Left unset, not None, until Service.run sets it: the loop is only
-        # given the turn once it has run and parked (the holder starts as
-        # SPAWNING, never None), so no reader finds it missing.
-        self.loop_task: Task
+        # Who may run service code now: None while the service is idle (its
+        # loop parked with nothing to do), SPAWNING while it is given to a
+        # loop task that has not started yet.
+        self.holder: Fiber | Task | Stand | None = Stand.SPAWNING
+        # Coroutines to resume, with what to send them (None: a coroutine's start).
+        self.ready: deque[tuple[Fiber, outcome.Outcome[Any] | None]] = deque()
+        # None while a loop task is starting (at first, and after the loop
+        # task became a coroutine's own: Service.conscript).
+        self.loop_task: Task | None = None
         # Set when the service is going (retired, or its tasks cancelled from
         # outside): nobody gets the turn again, and a parked task is resumed
         # or cancelled at once, with no turn to wait for.
         self.closed = False
-        # The running task that is passing the turn on, and what was handed to
-        # it meanwhile (its own answer came next): it must not be
+        # The task running Service.advance, and what was handed to it
+        # meanwhile (its own coroutine's answer came next): it must not be
         # rescheduled, since it is not parked.
         self.passing: Task | None = None
         self.own: outcome.Outcome[Any] | None = None
-        # Tasks waiting for the turn to be freed, to try for it then (wait_free).
-        self.contenders: list[Task] = []
 
-    def wake(self, task: Task, value: outcome.Outcome[Any]) -> None:
+    def wake(self, fiber: Fiber, value: outcome.Outcome[Any]) -> None:
         """Queue a parked coroutine to resume, with `value`, when the turn comes to it."""
         if self.closed:
-            reschedule(task, value)
-            return
-        self.ready.append((task, value))
+            if fiber.task is not None:
+                reschedule(fiber.task, value)
+            return  # one without a task is closed with the service (Service.close_fibers)
+        self.ready.append((fiber, value))
         if self.holder is None:
             self.give_loop()
 
@@ -90,96 +93,79 @@ class Turn:
             return
         self.closed = True
         self.holder = Stand.CLOSED
+        # Those without a task stay, for Service.close_fibers to close.
         ready, self.ready = self.ready, deque()
-        for task, value in ready:
-            reschedule(task, value)
-        self._wake_contenders()
+        for fiber, value in ready:
+            if fiber.task is None:
+                self.ready.append((fiber, value))
+            else:
+                assert value is not None  # a coroutine's start never has a task yet
+                reschedule(fiber.task, value)
 
-    async def wait_free(self) -> None:
-        """Wait, not cancellable, until the turn is freed for contenders (or the service closes).
-
-        For a task that wants the turn but has no place in skynet's order (a
-        coroutine back from reading its socket itself): the holder frees the
-        turn for all of them at once, before its next mailbox message (see
-        Service.advance), and they take it one after another within one
-        round of trio's scheduler. `acquire` would have it handed over, one
-        task a round, and everyone waking meanwhile queue behind: a convoy.
-        """
-        self.contenders.append(current_task())
-        await wait_task_rescheduled(_uncancellable)
-
-    def free(self) -> None:
-        """Nobody holds the turn now: the tasks in wait_free try for it."""
-        self.holder = None
-        self._wake_contenders()
-
-    def _wake_contenders(self) -> None:
-        contenders, self.contenders = self.contenders, []
-        for task in contenders:
-            reschedule(task)
-
-    def reserve(self) -> None:
-        """The loop gives the turn to a task it is spawning, which has no Task object yet."""
-        self.holder = Stand.SPAWNING
-
-    def hand_to(self, task: Task, value: outcome.Outcome[Any]) -> None:
-        """Give the turn straight to `task` (a coroutine resumed or started) with `value`."""
-        self.holder = task
+    def hand_to(self, fiber: Fiber, value: outcome.Outcome[Any]) -> None:
+        """Give the turn straight to `fiber`, which has a task of its own, resuming it with `value`."""
+        self.holder = fiber
+        task = fiber.task
+        assert task is not None
         if task is self.passing:
             self.own = value
         else:
             reschedule(task, value)
 
     def release(self) -> None:
-        """The holder gives the turn up: to the first woken coroutine, else to the loop."""
+        """The holder gives the turn up: to the first woken coroutine with a task, else to the loop."""
         if self.closed:
             return
-        if self.ready:
-            task, value = self.ready.popleft()
-            self.holder = task
-            reschedule(task, value)
+        if self.ready and self.ready[0][0].task is not None:
+            fiber, value = self.ready.popleft()
+            assert value is not None
+            self.hand_to(fiber, value)
         else:
             self.give_loop()
 
-    def abort_for(self, task: Task, unregister: Callable[[], bool]) -> Callable[[Callable[[], object]], Abort]:
-        """The abort function for `task` parked until a wakeup.
+    def abort_for(self, fiber: Fiber, unregister: Callable[[Fiber], bool]) -> Callable[[Callable[[], object]], Abort]:
+        """The abort function for the task of `fiber`, parked until a wakeup.
 
         `unregister` undoes the registration that would have woken it (a
         session, a wait token) and says whether it was still there.
         """
 
         def abort(raise_cancel: Callable[[], object]) -> Abort:
-            if not unregister():
+            if not unregister(fiber):
                 # Already woken and queued in `ready`: it resumes from there,
                 # and the cancellation hits at its next checkpoint.
                 return Abort.FAILED
             if self.closed:
                 return Abort.SUCCEEDED
-            self.wake(task, outcome.capture(raise_cancel))
+            self.wake(fiber, outcome.capture(raise_cancel))
             return Abort.FAILED
 
         return abort
 
-    async def acquire(self) -> None:
-        """Wait for the turn from a task that does not hold it (one the user spawned)."""
-        task = current_task()
-        if self.holder is task or self.closed:
+    async def acquire(self, fiber: Fiber) -> None:
+        """Wait for the turn for `fiber`, whose task gave it up (Service.unlocked)."""
+        if self.holder is fiber or self.closed:
             return
 
         def abort(raise_cancel: Callable[[], object]) -> Abort:
             self.ready.remove(entry)
             return Abort.SUCCEEDED
 
-        entry = (task, outcome.Value(None))
+        entry: tuple[Fiber, outcome.Outcome[Any] | None] = (fiber, outcome.Value(None))
         self.ready.append(entry)
         if self.holder is None:
             self.give_loop()
         await wait_task_rescheduled(abort)
 
     def give_loop(self) -> None:
-        """Hand the turn to the (parked) loop task, which carries on from where it stopped."""
-        self.holder = self.loop_task
-        reschedule(self.loop_task)
+        """Hand the turn to the (parked) loop task, which carries on from where it stopped,
+        or, while a loop task is starting, to that one."""
+        loop = self.loop_task
+        if loop is None:
+            self.holder = Stand.SPAWNING
+        else:
+            self.holder = loop
+            reschedule(loop)
 
     async def park_loop(self) -> None:
         """The loop task waits until it holds the turn again (after a hand-off, or idle)."""
@@ -190,7 +176,3 @@ class Turn:
         # means no later kick can reschedule it a second time.
         self.close()
         return Abort.SUCCEEDED
-
-
-def _uncancellable(_: object) -> Abort:
-    return Abort.FAILED

@@ -97,11 +97,10 @@ async def read_loop(server: SocketServer, conn: Conn, sock: socket.socket, scope
             if data is None:
                 return
             if data:
-                conn.posted += 1
                 post(conn.owner, (0, 0, PTYPE_SOCKET, (DATA, id, data)))
 
 def receive(server: SocketServer, conn: Conn, sock: socket.socket) -> bytes | None:
-    """One recv from connected TCP `sock`, for its reader task or a coroutine pulling it.
+    """One recv from connected TCP `sock`, for the poller or its reader task.
 
     The bytes for the owner; b"" if there are none (it would block, or they
     are discarded while closing); None once reading is over (FIN or an

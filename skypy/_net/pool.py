@@ -11,17 +11,14 @@ from __future__ import annotations
 import enum
 from typing import Any, Callable
 
-from trio.lowlevel import Task, current_task
-
 from .._api.coroutines import timeout
 from .._api.lifecycle import on_exit
 from .._api.messages import dispatch, running
 from .._core.service import Service
 from ..errors import SocketClosed, SocketError
-from .pull import pull
 from .recvbuffer import RecvBuffer
 from .server import SocketServer
-from .table import ACCEPT, CLOSE, CONNECT, DATA, ERROR, UDP, WARNING, Conn
+from .table import ACCEPT, CLOSE, CONNECT, DATA, ERROR, UDP, WARNING
 
 # Unread bytes a service may hold for one connection before the server stops
 # reading it (TCP backpressure), unless a read waits for more; reading
@@ -53,7 +50,7 @@ class Sock:
 
     __slots__ = (
         "id", "buffer", "connected", "connecting", "closing", "want", "result", "address",
-        "error", "on_accept", "on_udp", "on_warning", "puller", "after_puller",
+        "error", "on_accept", "on_udp", "on_warning",
         "line_max", "too_long", "paused",
     )
 
@@ -72,10 +69,6 @@ class Sock:
         self.on_accept: Callable[..., Any] | None = None
         self.on_udp: Callable[..., Any] | None = None
         self.on_warning: Callable[..., Any] | None = None
-        # The coroutine pulling from the fd, from its wait until it holds the turn again.
-        self.puller: Task | None = None
-        # Wait tokens of the coroutines closing the socket that wait for the puller to run first.
-        self.after_puller: list[object] = []
         self.line_max = MAX_LINE  # the waiting readline's maximum
         self.too_long = False  # a line passed its maximum: the connection is being closed
         self.paused = False  # this pool paused the connection: its buffer is full
@@ -102,9 +95,6 @@ class SocketPool:
         # Kept apart from socks, as skynet does, so a callback still runs
         # when CLOSE comes for an id this service has let go of.
         self.onclose: dict[int, Callable[[int], Any]] = {}
-        # task -> the connection that coroutine last read or reads itself,
-        # until it parks otherwise (see pull.py).
-        self.reading: dict[Task, Conn] = {}
 
     @classmethod
     def mine(cls) -> SocketPool:
@@ -124,8 +114,6 @@ class SocketPool:
 
     def exited(self) -> None:
         """The service is gone: its sockets close (after flushing) and nobody hears of it."""
-        for task in list(self.reading):
-            self.unpull(task)
         self.server.pools.pop(self.svc.handle, None)
         self.server.close_owned(self.svc.handle)
 
@@ -177,20 +165,7 @@ class SocketPool:
             self._too_long(s)
         # A read started after, or during, a close ends at once.
         if s.connected and not s.closing and not s.too_long:
-            svc = self.svc
-            task = current_task()
-            conn = self.server.pullable(id, svc.handle)
-            if conn is not None and self.reading.get(task) is conn and svc.turn.holder is task:
-                result = await pull(self, s, conn, want, task)
-            else:
-                result = await self.wait(s, want)
-                # Read again before parking otherwise, and it pulls (see
-                # pull.py); a connection it pulled before goes back first.
-                self.unpull(task)
-                conn = self.server.table.get(id)
-                if conn is not None:
-                    self.reading[task] = conn
-                    svc.suspend_hooks[task] = self.unpull
+            result = await self.wait(s, want)
             if result is not None:
                 return result
         if s.too_long:
@@ -218,13 +193,6 @@ class SocketPool:
         s.paused = False
         if not s.too_long:
             self.server.resume(s.id)
-
-    def unpull(self, task: Task) -> None:
-        """`task` parks otherwise: if it reads its connection itself, the reader task takes over."""
-        conn = self.reading.pop(task, None)
-        if conn is not None:
-            self.svc.suspend_hooks.pop(task, None)
-            self.server.unpull(conn, task)
 
     async def readall(self, id: int) -> bytes:
         """Every byte until the socket closes."""
@@ -270,12 +238,6 @@ class SocketPool:
         self.server.close(id, (svc.handle, session), timeout)
         try:
             await svc.wait_session(session)
-            if s.puller is not None:
-                # A coroutine pulling from the fd was woken by its closing but
-                # has not run yet: it goes first, then wakes us.
-                token = object()
-                s.after_puller.append(token)
-                await svc.suspend_until_woken(token)
         finally:
             self.forget(id)
 
@@ -284,9 +246,6 @@ class SocketPool:
     def dispatch(self, session: int, source: int, kind: int, id: int, *args: Any) -> Any:
         """Handle one socket event; a callback's coroutine is returned to run as one."""
         if kind == DATA:
-            conn = self.server.table.conns.get(id)
-            if conn is not None and conn.posted:
-                conn.posted -= 1
             s = self.socks.get(id)
             if s is None:
                 self.svc.node.log(self.svc.handle, f"socket: drop package from {id}")

@@ -9,15 +9,15 @@ loops.py; this module takes the requests and carries out the rules.
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any, Callable
 
 import trio
-from trio.lowlevel import Task, notify_closing
+from trio.lowlevel import notify_closing
 
 from .._core.message import PTYPE_RESPONSE, PTYPE_SOCKET
 from ..errors import SocketError
 from . import loops
+from .poller import AVAILABLE as POLLING, Poller
 from .table import WARNING, Conn, Effect, Event, SocketTable, State
 
 if TYPE_CHECKING:
@@ -38,6 +38,10 @@ class SocketServer:
         # the node need not know the socket library.
         self.pools: dict[int, SocketPool] = {}
         self._spawn(self._keeper)
+        # Connected TCP sockets are read by one task (poller.py), where the OS has epoll.
+        self.poller = Poller(self) if POLLING else None
+        if self.poller is not None:
+            self._spawn(self.poller.run)
 
     @classmethod
     def of(cls, node: Node) -> SocketServer:
@@ -186,52 +190,6 @@ class SocketServer:
                 conn.owner = 0
                 self.apply(conn, conn.close(None))
 
-    # --- a coroutine reading a connection itself (pull.py) -----------------------
-
-    def pullable(self, id: int, owner: int) -> Conn | None:
-        """`id`'s Conn if a coroutine of `owner` may read its fd itself now, else None.
-
-        Only a connected TCP socket, and only once the DATA already posted
-        to the owner has been taken, as those bytes come first.
-        """
-        conn = self.table.conns.get(id)
-        if conn is None or conn.state is not State.CONNECTED or conn.kind != "tcp" or conn.paused:
-            return None
-        return conn if conn.owner == owner and not conn.posted else None
-
-    def pull(self, conn: Conn, task: Task) -> None:
-        """The owner's coroutine in `task` reads `conn` from now on, waiting on `conn.pull_fd`.
-
-        The reader task stops: it would cost a second round through trio's
-        scheduler per message (it wakes, posts DATA, and the coroutine wakes).
-        The coroutine waits on a dup of the fd, so that closing the dup wakes
-        it alone (see _wake_puller), not the writer waiting on the fd.
-        """
-        if conn.pull_fd is None:
-            assert conn.sock is not None  # pullable: a connected socket
-            conn.pull_fd = os.dup(conn.sock.fileno())
-        if conn.reader is not None:
-            conn.reader.cancel()
-            conn.reader = None
-        conn.puller = task
-
-    def unpull(self, conn: Conn, task: Task) -> None:
-        """The coroutine in `task` stops reading `conn` (it waits for something else); a reader task takes over."""
-        if conn.puller is task:
-            conn.puller = None
-            # While closing (HALFCLOSE) too: the reader discards what comes.
-            reads = conn.state is State.HALFCLOSE or conn.state is State.CONNECTED and not conn.paused
-            if conn.sock is not None and reads:
-                self._start_reading(conn)
-
-    def _wake_puller(self, conn: Conn) -> None:
-        """Wake a coroutine waiting on `conn.pull_fd` (ClosedResourceError), and close that dup."""
-        fd = conn.pull_fd
-        if fd is not None:
-            conn.pull_fd = None
-            notify_closing(fd)
-            os.close(fd)
-
     def info(self) -> list[dict[str, Any]]:
         """Every socket's counters, by id."""
         return [conn.info() for conn in self.table]
@@ -256,8 +214,6 @@ class SocketServer:
             elif effect is Effect.READ:
                 self._start_reading(conn)
             elif effect is Effect.STOP_READ:
-                conn.puller = None
-                self._wake_puller(conn)
                 if conn.reader is not None:
                     conn.reader.cancel()
                     conn.reader = None
@@ -278,8 +234,9 @@ class SocketServer:
         if sock is None:
             return
         conn.sock = None
-        conn.reader = None
-        self._wake_puller(conn)  # the dup too, or the socket would stay open
+        if conn.reader is not None:
+            conn.reader.cancel()
+            conn.reader = None
         if conn.kind == "tcp":
             # Closing with unread input makes the kernel send RST instead of
             # FIN, and a peer that gets RST may drop what it has not read yet:
@@ -304,6 +261,9 @@ class SocketServer:
             self._spawn(loops.write_loop, self, conn, conn.sock)
 
     def _start_reading(self, conn: Conn) -> None:
+        if conn.kind == "tcp" and self.poller is not None:
+            self.poller.read(conn)
+            return
         scope = conn.reader = trio.CancelScope()
         loop = {"tcp": loops.read_loop, "listen": loops.accept_loop, "udp": loops.udp_loop}
         self._spawn(loop[conn.kind], self, conn, conn.sock, scope)

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     import socket
 
     import trio
-    from trio.lowlevel import Task
+
+    from .poller import PolledReader
 
 __all__ = [
     "ACCEPT", "CLOSE", "CONNECT", "DATA", "ERROR", "UDP", "WARNING",
@@ -86,7 +87,7 @@ class Conn:
     __slots__ = (
         "id", "kind", "state", "owner", "sock", "queue", "address",
         "bytes_read", "bytes_written", "opened", "close_posted", "close_requested",
-        "closers", "writing", "reader", "timer", "peer", "read_size", "puller", "pull_fd", "posted",
+        "closers", "writing", "reader", "timer", "peer", "read_size",
         "paused",
     )
 
@@ -107,18 +108,11 @@ class Conn:
         self.close_requested = False  # a service closed the id: release it when the fd closes
         self.closers: list[tuple[int, int]] = []  # (handle, session) waiting in close
         self.writing = False  # a writer task is draining the queue
-        self.reader: trio.CancelScope | None = None  # the cancel scope of the reading (or accepting) task
+        # What reads (or accepts): the cancel scope of its task, or its place in the poller.
+        self.reader: trio.CancelScope | PolledReader | None = None
         self.timer: trio.CancelScope | None = None  # the cancel scope of a close timeout
         self.peer: tuple[str, int] | None = None  # a UDP socket's default destination
         self.read_size = 4096  # the next recv's size, adapted to the traffic (loops.receive)
-        # The task of the owner's coroutine that reads the fd itself instead
-        # of a reader task (pull.py), waiting on `pull_fd`, a dup of the fd
-        # that is closed to wake it.
-        self.puller: Task | None = None
-        self.pull_fd: int | None = None
-        # DATA posted to the owner and not yet taken by its SocketPool: a
-        # coroutine may pull only when there is none, as those bytes come first.
-        self.posted = 0
         # Reading is paused (`pause`): the peer's bytes wait in the kernel,
         # whose full buffers stop the peer (TCP backpressure).
         self.paused = False
@@ -155,7 +149,6 @@ class Conn:
         if state in (State.OPENING, State.CONNECTING, State.HALFCLOSE):
             raise SocketError(f"socket {self.id} cannot be started while {state.value}")
         self.owner = owner
-        self.posted = 0  # any DATA still in flight went to the old owner
         effects: list[Effect | Event] = [(CONNECT, self.id, self.address)]
         if state is State.ACCEPTED:
             self.state = State.CONNECTED

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 import trio
-from trio.lowlevel import Task
 
 from .._api import lifecycle, messages as api
+from .._core.fiber import Fiber
 from .._core.message import address
 from .._core.protocol import Handler
 from .._core.request import TimeoutCallback
@@ -35,19 +35,21 @@ __all__ = ["COMMANDS", "HANDLER", "info_func", "roots", "stack_of", "suspended"]
 _TRIO_DIR = str(Path(trio.__file__).parent)
 
 
-def suspended(svc: Service) -> dict[str, Task]:
+def suspended(svc: Service) -> dict[str, Fiber]:
     """The service's coroutines suspended in a skypy primitive, by what they wait for."""
-    tasks = {f"session {s}": w for s, w in svc.sessions.items() if isinstance(w, Task)}
-    for token, (task, session) in svc.waiting.items():
-        if not session:  # a sleep's task is already listed under its session
-            tasks[f"wait {token!r}"] = task
-    return tasks
+    fibers = {f"session {s}": w for s, w in svc.sessions.items() if type(w) is Fiber}
+    for token, (fiber, session) in svc.waiting.items():
+        if not session:  # a sleep's coroutine is already listed under its session
+            fibers[f"wait {token!r}"] = fiber
+    return fibers
 
 
-def stack_of(task: Task) -> str:
-    """Where `task` is suspended: its chain of awaits, innermost last, without trio's frames."""
+def stack_of(fiber: Fiber) -> str:
+    """Where `fiber` is suspended: its chain of awaits, innermost last, without trio's frames."""
     frames = []
-    awaitable: Any = task.coro
+    awaitable: Any = fiber.coro
+    if awaitable is None and fiber.task is not None:  # a task outside the coroutines, waiting
+        awaitable = fiber.task.coro
     while awaitable is not None:
         frame = getattr(awaitable, "cr_frame", None) or getattr(awaitable, "gi_frame", None)
         if frame is not None and not frame.f_code.co_filename.startswith(_TRIO_DIR):
@@ -138,7 +140,7 @@ def roots(svc: Service) -> list[Any]:
     """What belongs to `svc` alone: handlers, queued messages and forks, timeouts, suspended coroutines, namespace."""
     found: list[Any] = [svc.handlers, list(svc.mailbox), list(svc.forks), svc.info_func]
     found += [w.fn for w in svc.sessions.values() if type(w) is TimeoutCallback]
-    found += [t.coro for t in suspended(svc).values()]
+    found += [f.coro for f in suspended(svc).values() if f.coro is not None]
     namespace = svc.namespace
     # A module in sys.modules is shared with whatever imports it (a service
     # given as a function defined there), so it is not this service's own.

@@ -1,12 +1,12 @@
-"""A coroutine that reads its socket again without parking in between waits on the fd
-itself (SocketPool.pull) instead of through the reader task; every guarantee of the
-reader task must hold all the same. So each reader here reads once before the read
-under test, which is the one that pulls."""
+"""Coroutines reading their sockets, interleaved with abandon, close, pause, kill and
+trio timeouts: every guarantee of the socket server holds for them. Each reader here
+reads once before the read under test, so that it is a coroutine back for more."""
 
 import os
 
 import pytest
 import trio
+import trio.testing
 
 import skypy
 from skypy import socket
@@ -16,16 +16,17 @@ from skypy.testing import wait_until
 from tests.helpers.peers import pattern, queue_until, read_slowly, receive_all, socket_info
 
 
-def pulled(node, id):
-    """True while a coroutine reads `id` itself: the path these tests are about."""
-    conn = SocketServer.of(node.node).table.get(id)
-    return conn is not None and conn.puller is not None
-
-
-async def first_read_then_pulling(node, client, id):
-    """Send the b"x" a reader reads first, and wait until its next read pulls."""
+async def first_read_then_waiting(node, client, id):
+    """Send the b"x" a reader reads first, and wait until it waits for its next read."""
     await client.send_all(b"x")
-    await wait_until(lambda: pulled(node, id))
+    await settled(node, id)
+
+
+async def settled(node, id):
+    """Wait until the reader of `id` has taken what was sent and every task is blocked again."""
+    server = SocketServer.of(node.node)
+    await wait_until(lambda: (conn := server.table.get(id)) is None or conn.bytes_read >= 1)
+    await trio.testing.wait_all_tasks_blocked()
 
 
 async def test_abandon_wakes_a_reader_in_another_coroutine_and_the_new_owner_reads_on(listener, node):
@@ -57,7 +58,7 @@ async def test_abandon_wakes_a_reader_in_another_coroutine_and_the_new_owner_rea
         skypy.dispatch("lua", read)
 
     old = await skypy.newservice(old_owner, id)
-    await first_read_then_pulling(node, client, id)
+    await first_read_then_waiting(node, client, id)
     await skypy.call(old, "lua")
     with trio.fail_after(5):
         await woken.wait()  # at once, with no byte arriving to wake it
@@ -83,9 +84,9 @@ async def test_a_reader_that_waits_for_something_else_still_hears_the_peer_close
 
     await skypy.newservice(service, id)
     await client.send_all(b"a")
-    await wait_until(lambda: pulled(node, id))
+    await settled(node, id)
     await client.send_all(b"b")
-    await wait_until(lambda: not pulled(node, id))
+    await trio.testing.wait_all_tasks_blocked()
     await client.aclose()
     with trio.fail_after(5):
         await closed.wait()
@@ -111,7 +112,7 @@ async def test_a_reader_in_unlocked_still_hears_the_peer_and_reads_the_rest_afte
 
     await skypy.newservice(service, id)
     await client.send_all(b"a")
-    await wait_until(lambda: pulled(node, id))
+    await settled(node, id)
     await client.send_all(b"b")
     await wait_until(lambda: got == [b"a", b"b"])
     await client.send_all(b"cd")
@@ -124,7 +125,7 @@ async def test_a_reader_in_unlocked_still_hears_the_peer_and_reads_the_rest_afte
     assert got == [b"a", b"b", b"cd"]
 
 
-async def test_bytes_already_posted_are_read_before_the_coroutine_reads_the_fd(listener, node):
+async def test_bytes_already_posted_are_read_in_order_with_those_that_follow(listener, node):
     client, id = await listener.connect(start=False)
     busy_until = trio.Event()
     got = []
@@ -147,7 +148,7 @@ async def test_bytes_already_posted_are_read_before_the_coroutine_reads_the_fd(l
     await client.send_all(b"two")
     await wait_until(lambda: socket_info(id)["read"] == 6)
     busy_until.set()
-    await wait_until(lambda: pulled(node, id))
+    await settled(node, id)
     await client.send_all(b"six")
     with trio.fail_after(5):
         await done.wait()
@@ -168,7 +169,7 @@ async def test_a_read_cancelled_by_a_trio_timeout_leaves_the_coroutine_holding_t
             assert await socket.read(id) == b"x"
             with trio.move_on_after(1):
                 await socket.read(id)
-            seen.append(running().turn.holder is trio.lowlevel.current_task())
+            seen.append(running().holds_turn())
             timed_out.set()
             seen.append(await socket.read(id))
             done.set()
@@ -176,7 +177,7 @@ async def test_a_read_cancelled_by_a_trio_timeout_leaves_the_coroutine_holding_t
         skypy.fork(reader)
 
     await skypy.newservice(service, id)
-    await first_read_then_pulling(node, client, id)
+    await first_read_then_waiting(node, client, id)
     with trio.fail_after(5):
         await timed_out.wait()
     await client.send_all(b"late")
@@ -216,7 +217,7 @@ async def test_a_closing_socket_keeps_its_reader_blocked_until_the_queue_has_dra
 
     owner = await skypy.newservice(service, id)
     client.sendall(b"x")
-    await wait_until(lambda: pulled(node, id))
+    await settled(node, id)
     written = await skypy.call(owner, "lua")
     await wait_until(lambda: socket_info(id)["state"] == "halfclose")
     client.sendall(b"discarded, and no reason to wake the reader")
@@ -292,7 +293,7 @@ async def test_a_service_killed_while_its_coroutines_read_leaks_no_fd(listener, 
     owner = await skypy.newservice(service, [id for _, id in pairs])
     for client, _ in pairs:
         await client.send_all(b"x")
-    await wait_until(lambda: all(pulled(node, id) for _, id in pairs))
+    await trio.testing.wait_all_tasks_blocked()
     await skypy.kill(owner)
     for client, _ in pairs:
         assert await receive_all(client) == b""
@@ -301,7 +302,7 @@ async def test_a_service_killed_while_its_coroutines_read_leaks_no_fd(listener, 
     assert len(os.listdir("/proc/self/fd")) == before
 
 
-async def test_a_service_killed_while_a_coroutine_pulls_ends_without_a_crash(listener, node):
+async def test_a_service_killed_while_a_coroutine_reads_ends_without_a_crash(listener, node):
     """As with a read through the reader task: the kill ends the coroutine, which runs no further."""
     client, id = await listener.connect(start=False)
 
@@ -314,7 +315,7 @@ async def test_a_service_killed_while_a_coroutine_pulls_ends_without_a_crash(lis
         skypy.fork(reader)
 
     owner = await skypy.newservice(service, id)
-    await first_read_then_pulling(node, client, id)
+    await first_read_then_waiting(node, client, id)
     await skypy.kill(owner)
     await client.aclose()
     await wait_until(lambda: socket_info(id) is None)
@@ -337,7 +338,7 @@ async def test_a_service_killed_while_reading_still_discards_what_the_peer_sends
         skypy.fork(reader)
 
     owner = await skypy.newservice(service, id)
-    await first_read_then_pulling(node, client, id)
+    await first_read_then_waiting(node, client, id)
     await skypy.kill(owner)
     with trio.fail_after(10):
         # More than the kernel buffers hold: it goes through only if the
