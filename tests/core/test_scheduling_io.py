@@ -129,7 +129,7 @@ async def delayed_echo(stream):
 
 async def run_program(bodies):
     trace = []
-    async with open_test_node() as node, trio.open_nursery() as nursery:
+    async with open_test_node(), trio.open_nursery() as nursery:
         listeners = await nursery.start(functools.partial(trio.serve_tcp, delayed_echo, 0, host="127.0.0.1"))
         port = listeners[0].socket.getsockname()[1]
 
