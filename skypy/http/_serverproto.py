@@ -147,6 +147,7 @@ class ServerProtocol:
         self._head_only = False
         self._expects = False
         self._keep_alive = False
+        self._empty = False  # a fresh h11 connection that has no bytes yet: it can only need data
         self._head_deadline: float | None = None
 
     def _new_h11(self) -> h11.Connection:
@@ -156,10 +157,13 @@ class ServerProtocol:
 
     def receive(self, data: bytes) -> None:
         """Bytes from the peer; b"" when it has closed its side."""
+        self._empty = False
         self._h11.receive_data(data)
 
     def next_event(self) -> Event:
         """What the I/O shell does next."""
+        if self._empty:
+            return _NEED_IDLE  # what h11 would answer, without the cost of asking it
         conn = self._h11
         while True:
             try:
@@ -255,6 +259,7 @@ class ServerProtocol:
             self._h11.receive_data(data)
         if closed:
             self._h11.receive_data(b"")  # (b"" is h11's word for the peer's end of stream)
+        self._empty = not data and not closed
         self._request = None
         return made
 

@@ -202,6 +202,7 @@ def test_respond_makes_the_bytes_h11_makes_and_the_same_next_state(request, stat
     assert ours.respond(status, headers, body) == expected
     assert ours.next_request() == theirs.next_request()
     if theirs.next_request():
+        assert ours.next_event() == theirs.next_event() == NeedData(Phase.IDLE)
         follow = b"GET /next HTTP/1.1\r\nHost: h\r\n\r\n"
         assert feed(ours, follow) == feed(theirs, follow)
 
