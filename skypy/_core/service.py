@@ -10,6 +10,7 @@ task (workers.py) that runs it under the turn.
 from __future__ import annotations
 
 import enum
+import sys
 import traceback
 from collections import deque
 from time import perf_counter
@@ -24,6 +25,7 @@ from ..errors import CallError, ServiceExit, SkypyError
 from .current import current
 from .holding import HoldingMailbox
 from .message import PTYPE_ERROR, PTYPE_RESPONSE, RawMessage, address
+from .monitors import ExitReason
 from .protocol import Handler, ProtocolTable
 from .request import ServedRequest, TimeoutCallback
 from .turn import Turn
@@ -137,6 +139,13 @@ class Service:
         self.cancel_scope = trio.CancelScope()
         self.finished = trio.Event()
         self.overload_at = OVERLOAD_THRESHOLD
+        # Past this many queued messages, requests are refused with Overloaded
+        # and sends dropped (counted here): skypy.mailbox_limit sets it.
+        self.mailbox_limit = sys.maxsize
+        self.dropped = 0
+        # Let it crash (skypy.crash_policy("exit")): a handler that raises ends
+        # the service, so that its supervisor starts it again with fresh state.
+        self.crash_exits = False
         # What the debug protocol reports: launch arguments, the module
         # namespace (for RUN and MEM), seconds spent running this service's
         # code (charged by the node's meter), and the watchdog's flag.
@@ -263,7 +272,8 @@ class Service:
             self.answer(request, False, "the handler ended without answering")
 
     def failed(self, request: ServedRequest, exc: BaseException, what: str) -> None:
-        """A coroutine raised `exc`: log it, tell the crash hooks, and fail `request`'s caller.
+        """A coroutine raised `exc`: log it, tell the crash hooks, fail `request`'s caller, and end
+        the service if its crash policy says so.
 
         Not once the service is retired (killed, exited, or the node closing):
         a coroutine already rescheduled takes one more step before its
@@ -281,6 +291,8 @@ class Service:
         if request.session and not request.answered:
             request.answered = True
             self.answer(request, False, f"{type(exc).__name__}: {exc}")
+        if self.crash_exits and what != "start":  # a failed start has a reason of its own
+            self.node.retire(self, ExitReason.CRASH)
 
     # --- the loop ---------------------------------------------------------
 
