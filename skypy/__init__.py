@@ -51,8 +51,8 @@ from ._api.messages import (
 )
 from ._api.monitors import demonitor as demonitor, monitor as monitor
 from ._api.reload import ReloadError as ReloadError, reload as reload
-from ._core.config import Config as Config
 from ._api.stopping import on_stop as on_stop
+from ._core.config import Config as Config
 from ._core.endless import Interrupted as Interrupted
 from ._core.message import (
     PTYPE_CLIENT as PTYPE_CLIENT,
@@ -93,7 +93,8 @@ __all__ = [
     "CallError", "Config", "CriticalSection", "ConfigError", "ExitReason", "Interrupted", "Message", "Monitor",
     "Overloaded", "PackError", "ReloadError", "Responder",
     "ResponseError", "RunningNode", "ServiceNotFound", "SkypyError", "StartError", "UnpackError",
-    "address", "call", "crash_policy", "demonitor", "dispatch", "dispatch_commands", "error", "fork", "getenv", "handle", "ignoreret",
+    "address", "call", "crash_policy", "demonitor", "dispatch", "dispatch_commands", "error", "fork", "getenv",
+    "handle", "ignoreret",
     "info_func", "kill", "localname", "mailbox_limit", "monitor", "name", "newservice", "now", "on_stop",
     "open_node", "pack", "queryservice", "queue",
     "rawcall", "redirect", "register", "register_protocol", "reload", "response", "ret", "self", "send",

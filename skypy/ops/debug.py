@@ -72,6 +72,8 @@ def stat() -> dict[str, Any]:
     }
     if svc.endless:
         result["endless"] = True
+    if svc.dropped:
+        result["dropped"] = svc.dropped  # messages its mailbox_limit refused
     return result
 
 
