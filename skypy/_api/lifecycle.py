@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Literal, NoReturn
 
 from .._core.message import PTYPE_ERROR, PTYPE_RESPONSE, address
 from .._core.monitors import ExitReason
@@ -104,11 +104,15 @@ def localname(name: str) -> int | None:
     return running().node.names.get(name)
 
 
-def exit() -> None:
-    """End this service: its callers get CallError, its name and sockets are freed. Never returns."""
+def exit(reason: str = ExitReason.EXIT) -> NoReturn:
+    """End this service: its callers get CallError, its name and sockets are freed. Never returns.
+
+    Its monitors are told `reason`: "exit" is a normal end, anything else an
+    abnormal one (a transient child is then restarted).
+    """
     svc = running()
-    svc.node.log(svc.handle, "KILL self")
-    svc.node.retire(svc, ExitReason.EXIT)
+    svc.node.log(svc.handle, "KILL self" if reason == ExitReason.EXIT else f"KILL self ({reason})")
+    svc.node.retire(svc, reason)
     raise ServiceExit
 
 
