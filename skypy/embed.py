@@ -69,10 +69,11 @@ class RunningNode:
         with self._as_host():
             api.send(addr, ptype, *args)
 
-    async def kill(self, addr: api.Address) -> None:
-        """`skypy.kill` from the program: end the service at `addr` and wait until it has ended."""
+    async def kill(self, addr: api.Address, *, graceful: bool = False, timeout: float | None = 5.0) -> None:
+        """`skypy.kill` from the program: end the service at `addr` (with `graceful`, after its
+        stop hooks, for at most `timeout` seconds) and wait until it has ended."""
         with self._as_host():
-            await lifecycle.kill(addr)
+            await lifecycle.kill(addr, graceful=graceful, timeout=timeout)
 
     def localname(self, name: str) -> int | None:
         """The handle named `name` (``.name``) on this node, or None."""
