@@ -234,6 +234,8 @@ class _Supervisor:
     """The state of one supervisor service, changed only inside its critical section."""
 
     def __init__(self, plan: _Plan) -> None:
+        # Made by the supervisor's main, so `running` is the supervisor itself.
+        self.service = api.running()
         self.plan = plan
         self.children = [] if plan.strategy is Strategy.SIMPLE_ONE_FOR_ONE else [_Child(s) for s in plan.children]
         self.restarts: deque[float] = deque()
@@ -252,8 +254,7 @@ class _Supervisor:
             handle = await lifecycle.newservice(spec.service, *spec.args)
         except CallError:
             return False
-        node = api.running().node
-        target = node.services.get(handle)
+        target = self.service.node.services.get(handle)
         if target is not None and spec.crash_policy is not None:
             target.crash_exits = spec.crash_policy == "exit"
         if spec.name is not None and target is not None:
@@ -342,6 +343,17 @@ class _Supervisor:
             for child in reversed(self.children):
                 await self.stop(child)
 
+    def orphaned(self) -> None:
+        """The supervisor ended without stopping its children (killed, say): they end with it, as
+        linked processes do in OTP, so a new supervisor's children can take their names."""
+        # An exit hook runs in whichever service ended this one: name nobody through `running`.
+        node = self.service.node
+        for child in reversed(self.children):
+            target = node.services.get(child.handle or 0)
+            if target is not None:
+                node.log(target.handle, f"KILL: its supervisor {address(self.service.handle)} ended")
+                node.retire(target, ExitReason.KILLED)
+
     async def give_up(self, label: str) -> NoReturn:
         """Too many restarts: stop every child, the newest first, and end this supervisor abnormally."""
         plan = self.plan
@@ -352,8 +364,7 @@ class _Supervisor:
         self.stopping = True
         for child in reversed(self.children):
             await self.stop(child)
-        svc = api.running()
-        svc.node.retire(svc, ExitReason.CRASH)
+        self.service.node.retire(self.service, ExitReason.CRASH)
         raise ServiceExit
 
     # --- commands ----------------------------------------------------------
@@ -416,10 +427,11 @@ class _Supervisor:
 async def supervisor(plan: _Plan) -> None:
     """The supervisor service's main: start the children in order, then watch them."""
     me = _Supervisor(plan)
-    handle = api.self()
+    handle = me.service.handle
     registry = _registry()
     registry[handle] = me
     lifecycle.on_exit(lambda: registry.pop(handle, None))
+    lifecycle.on_exit(me.orphaned)
     if plan.name is not None:
         lifecycle.register(plan.name)
     api.dispatch_commands({name: partial(me.command, name) for name in _Supervisor.COMMANDS})

@@ -235,3 +235,15 @@ async def test_supervisors_nest(node):
     await skypy.kill(outer, graceful=True)
     assert log == [("start", "leaf"), ("stop", "leaf")]
     assert skypy.localname(".leaf") is None
+
+
+async def test_a_killed_supervisor_takes_its_children_with_it(node):
+    reasons = []
+    sup = await supervisor.start([supervisor.child(worker([], "a"), name=".a")])
+    skypy.monitor(".a", lambda handle, reason: reasons.append(reason))
+    await skypy.kill(sup)
+    await settle()
+    assert reasons == ["killed"]
+    assert skypy.localname(".a") is None
+    await supervisor.start([supervisor.child(worker([], "a"), name=".a")])  # the name is free again
+    assert skypy.localname(".a") is not None
