@@ -1,11 +1,12 @@
 """The supervisor against a reference model of OTP's restart rules, on random trees and endings.
 
 Each example builds one supervisor (strategy, intensity, children of random
-restart types, named or not) and ends random children (exit, kill, crash)
-with random pauses between. After every step the live tree must match the
-model: which children are listed and running, which were started and
-stopped in what order, which kept their handle, that each name reaches the
-running instance, and whether the supervisor itself is still alive.
+restart types, named or not, some of them supervisors of a leaf of their
+own) and ends random children (exit, kill, crash), makes some fail their
+next starts, and pauses at random between. After every step the live tree
+must match the model: which children are listed and running, which were
+started and stopped in what order, which kept their handle, that each name
+reaches the running instance, and whether the supervisor itself is alive.
 """
 
 from __future__ import annotations
@@ -24,11 +25,13 @@ PERIOD = 5.0
 
 @attrs.define
 class ModelChild:
-    label: str  # what its main logs
+    label: str  # what its main logs (a nested supervisor: what its leaf logs)
     id: str  # what `children` lists: its name, else its label
     restart: str
+    nested: bool  # a supervisor of one leaf: only killed, and its stop is its leaf's
     running: bool = True
     restarted: bool = False
+    failing: int = 0  # how many of its next starts fail
 
 
 @attrs.define
@@ -46,37 +49,56 @@ class Model:
         child.running = False
         if child.restart == "temporary":
             self.children.remove(child)
-            return
-        if child.restart == "transient" and reason == "exit":
-            return
-        self.restarts = [t for t in self.restarts if t > now - PERIOD] + [now]
-        if len(self.restarts) > self.intensity:
-            for other in reversed(self.children):
-                self._stop(other)
-            self.alive = False
-            return
-        at = self.children.index(child)
-        targets = {
-            "one_for_one": [child], "one_for_all": list(self.children), "rest_for_one": self.children[at:],
-        }[self.strategy]
-        for other in reversed(targets):
-            if other is not child:
-                self._stop(other)
-        for other in targets:
-            if other is not child and other.restart == "temporary":
-                self.children.remove(other)
-            else:
-                self.events.append(("start", other.label))
-                other.running = other.restarted = True
+        elif child.restart != "transient" or reason != "exit":
+            self.restart(child, now)
 
-    def _stop(self, child: ModelChild) -> None:
+    def restart(self, child: ModelChild, now: float) -> None:
+        """Restart what the strategy says; a start that fails is one more restart, of that child."""
+        while True:
+            self.restarts = [t for t in self.restarts if t > now - PERIOD] + [now]
+            if len(self.restarts) > self.intensity:
+                for other in reversed(self.children):
+                    self.stop(other)
+                self.alive = False
+                return
+            if child.restart == "temporary":  # it failed to start: never tried again
+                self.children.remove(child)
+                return
+            at = self.children.index(child)
+            targets = {
+                "one_for_one": [child], "one_for_all": list(self.children), "rest_for_one": self.children[at:],
+            }[self.strategy]
+            for other in reversed(targets):
+                if other is not child:
+                    self.stop(other)
+            failed = None
+            for other in targets:
+                if other is not child and other.restart == "temporary":
+                    self.children.remove(other)
+                elif not other.running and failed is None:
+                    if other.failing:
+                        other.failing -= 1
+                        self.events.append(("fail", other.label))
+                        failed = other
+                    else:
+                        self.events.append(("start", other.label))
+                        other.running = other.restarted = True
+            if failed is None:
+                return
+            child = failed
+
+    def stop(self, child: ModelChild) -> None:
         if child.running:
             self.events.append(("stop", child.label))
             child.running = False
 
 
-def child_main(log: list[tuple[str, str]], label: str):
+def child_main(log: list[tuple[str, str]], failing: dict[str, int], label: str):
     async def main():
+        if failing.get(label):
+            failing[label] -= 1
+            log.append(("fail", label))
+            raise RuntimeError(f"{label} cannot start")
         log.append(("start", label))
 
         async def stopping():
@@ -98,28 +120,38 @@ def child_main(log: list[tuple[str, str]], label: str):
 @st.composite
 def cases(draw):
     n = draw(st.integers(1, 4))
-    children = [
-        (f"c{i}", draw(st.sampled_from(["permanent", "transient", "temporary"])), draw(st.booleans()))
-        for i in range(n)
-    ]
+    # (label, restart type, named, nested): a nested supervisor is always named, as ids must differ.
+    children = []
+    for i in range(n):
+        nested = draw(st.integers(0, 4)) == 0
+        children.append((f"c{i}", draw(st.sampled_from(["permanent", "transient", "temporary"])),
+                         nested or draw(st.booleans()), nested))
     strategy = draw(st.sampled_from(["one_for_one", "one_for_all", "rest_for_one"]))
     intensity = draw(st.integers(0, 4))
     step = st.one_of(
         st.tuples(st.just("end"), st.integers(0, 9), st.sampled_from(["exit", "killed", "crash"])),
-        st.tuples(st.just("wait"), st.sampled_from([0.5, 3.0, 6.0]), st.just("")),
+        st.tuples(st.just("fail"), st.integers(0, 9), st.integers(1, 2)),
+        st.tuples(st.just("wait"), st.sampled_from([0.5, 3.0, 6.0]), st.just(0)),
     )
     return children, strategy, intensity, draw(st.lists(step, max_size=10))
 
 
+def spec(log, failing, label, restart, named, nested):
+    name = f".{label}" if named else None
+    if nested:
+        leaf = supervisor.child(child_main(log, failing, label), name=f".{label}.leaf", crash_policy="exit")
+        return attrs.evolve(supervisor.nested([leaf], intensity=0, name=name), restart=supervisor.Restart(restart))
+    return supervisor.child(child_main(log, failing, label), name=name, restart=restart, crash_policy="exit")
+
+
 async def run_case(children, strategy, intensity, steps) -> None:
     log: list[tuple[str, str]] = []
-    specs = [
-        supervisor.child(child_main(log, label), name=f".{label}" if named else None, restart=restart, crash_policy="exit")
-        for label, restart, named in children
-    ]
-    model = Model(
-        strategy, intensity, [ModelChild(label, f".{label}" if named else label, restart) for label, restart, named in children]
-    )
+    failing: dict[str, int] = {}
+    specs = [spec(log, failing, *child) for child in children]
+    model = Model(strategy, intensity, [
+        ModelChild(label, f".{label}" if named else label, restart, nested)
+        for label, restart, named, nested in children
+    ])
     async with skypy.open_node() as node:
         sup = await supervisor.start(specs, strategy=strategy, intensity=intensity, period=PERIOD)
         model.events = list(log)
@@ -128,13 +160,20 @@ async def run_case(children, strategy, intensity, steps) -> None:
             if kind == "wait":
                 await skypy.sleep(index)
                 continue
+            if kind == "fail":
+                if model.children:
+                    target = model.children[index % len(model.children)]
+                    target.failing = failing[target.label] = how
+                continue
             running = [c for c in model.children if c.running]
             if not model.alive or not running:
                 continue
             victim = running[index % len(running)]
+            if victim.nested:
+                how = "killed"  # a supervisor takes no commands to exit or crash
             for c in model.children:
                 c.restarted = False
-            model.end(victim, {"killed": "killed", "exit": "exit", "crash": "crash"}[how], trio.current_time())
+            model.end(victim, how, trio.current_time())
             if how == "killed":
                 await skypy.kill(live[victim.id])
             else:
