@@ -8,12 +8,12 @@ hold the rest.
 
 from __future__ import annotations
 
-import sys
 from typing import Any, Callable, Literal
 
 import trio
 from trio.lowlevel import current_task
 
+from .._core.bounded import set_limit
 from .._core.current import current
 from .._core.message import address
 from .._core.protocol import Handler, Packer, Unpacker
@@ -200,7 +200,7 @@ def mailbox_limit(n: int | None, overflow: Literal["reject", "log"] = "reject") 
         raise SkypyError(f"mailbox_limit overflow is 'reject' or 'log', not {overflow!r}")
     if n is not None and n < 0:
         raise SkypyError(f"mailbox_limit must be a count >= 0, not {n}")
-    running().mailbox_limit = sys.maxsize if n is None or overflow == "log" else n
+    set_limit(running(), None if overflow == "log" else n)
 
 
 # --- answering --------------------------------------------------------------

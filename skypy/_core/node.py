@@ -15,7 +15,7 @@ from typing import Any, Callable, TypeVar
 
 import trio
 
-from ..errors import Overloaded, ServiceExit, ServiceNotFound, SkypyError
+from ..errors import ServiceExit, ServiceNotFound, SkypyError
 from .config import Config
 from .deadletters import DeadLetters
 from .loader import ServiceLoader
@@ -127,8 +127,6 @@ class Node:
             self._undeliverable(dest, msg)
             return
         mailbox = svc.mailbox
-        if len(mailbox) >= svc.mailbox_limit and self._overflow(svc, msg):
-            return
         mailbox.append(msg)
         if len(mailbox) >= svc.overload_at:
             self.log(dest, f"May overload, message queue length = {len(mailbox)}")
@@ -178,20 +176,6 @@ class Node:
         here too.
         """
         svc.run_inline(msg)
-
-    def _overflow(self, svc: Service, msg: RawMessage) -> bool:
-        """`svc`'s mailbox is at its `mailbox_limit`: refuse `msg` (True), unless it is an answer."""
-        source, session, ptype, _ = msg
-        if ptype == PTYPE_RESPONSE or ptype == PTYPE_ERROR:
-            return False  # a coroutine of svc waits for it: never lost to a full mailbox
-        svc.dropped += 1
-        if session:
-            refusal = Overloaded(
-                f"call to {address(svc.handle)} refused: {len(svc.mailbox)} messages queued,"
-                f" its mailbox_limit is {svc.mailbox_limit}"
-            )
-            self.post(source, (svc.handle, session, PTYPE_ERROR, refusal))
-        return True
 
     def _undeliverable(self, dest: int, msg: RawMessage) -> None:
         source, session, ptype, _ = msg
@@ -258,7 +242,8 @@ class Node:
             svc.failed(svc.request, exc, "service loop")
             self.retire(svc, ExitReason.CRASH)
         finally:
-            # Cancelled with the node: its loop ends only after it was retired, but for this.
+            # A loop ends once its service is retired; one that ends otherwise was
+            # cancelled with the node's nursery: the node is stopping.
             self.retire(svc, ExitReason.NODE_STOPPING)
 
     def retire(self, svc: Service, why: str) -> None:

@@ -10,7 +10,6 @@ task (workers.py) that runs it under the turn.
 from __future__ import annotations
 
 import enum
-import sys
 import traceback
 from collections import deque
 from time import perf_counter
@@ -139,10 +138,6 @@ class Service:
         self.cancel_scope = trio.CancelScope()
         self.finished = trio.Event()
         self.overload_at = OVERLOAD_THRESHOLD
-        # Past this many queued messages, requests are refused with Overloaded
-        # and sends dropped (counted here): skypy.mailbox_limit sets it.
-        self.mailbox_limit = sys.maxsize
-        self.dropped = 0
         # Let it crash (skypy.crash_policy("exit")): a handler that raises ends
         # the service, so that its supervisor starts it again with fresh state.
         self.crash_exits = False

@@ -23,6 +23,7 @@ import trio
 from trio.lowlevel import Task
 
 from .._api import lifecycle, messages as api
+from .._core.bounded import BoundedMailbox
 from .._core.message import address
 from .._core.protocol import Handler
 from .._core.request import TimeoutCallback
@@ -72,8 +73,8 @@ def stat() -> dict[str, Any]:
     }
     if svc.endless:
         result["endless"] = True
-    if svc.dropped:
-        result["dropped"] = svc.dropped  # messages its mailbox_limit refused
+    if isinstance(svc.mailbox, BoundedMailbox) and svc.mailbox.dropped:
+        result["dropped"] = svc.mailbox.dropped  # messages its mailbox_limit refused
     return result
 
 

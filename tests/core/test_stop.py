@@ -5,6 +5,7 @@ import trio
 
 import skypy
 from skypy import supervisor
+from tests.helpers.services import echo_service, write_service
 
 
 async def test_a_graceful_kill_runs_the_stop_hook_while_the_service_still_serves_calls(node):
@@ -130,7 +131,34 @@ async def test_a_bounded_mailbox_refuses_calls_with_overloaded_and_counts_droppe
     skypy.send(addr, "lua")
     with pytest.raises(skypy.Overloaded, match="mailbox_limit is 2"):
         await skypy.call(addr, "lua")
-    assert queued == 2 and target.dropped == 2
+    assert queued == 2 and target.mailbox.dropped == 2
+
+
+async def test_answers_get_into_a_full_bounded_mailbox(node):
+    async def bounded():
+        async def ask(session, source):
+            skypy.mailbox_limit(0)  # from now on, nothing but answers gets in
+            skypy.ret(await skypy.call(echo, "lua", "pong"))
+
+        skypy.dispatch("lua", ask)
+
+    echo = await skypy.newservice(echo_service)
+    addr = await skypy.newservice(bounded)
+    assert await skypy.call(addr, "lua") == "pong"
+    with pytest.raises(skypy.Overloaded):
+        await skypy.call(addr, "lua")
+
+
+async def test_a_mailbox_limit_holds_through_a_reload_and_log_lifts_it(node, tmp_path):
+    write_service(tmp_path, "bounded", "import skypy\nasync def main():\n    skypy.mailbox_limit(0)\n")
+    addr = await skypy.newservice("bounded")
+    await skypy.reload(addr)
+    with pytest.raises(skypy.Overloaded):
+        await skypy.call(addr, "debug", "PING")
+    write_service(tmp_path, "bounded", "import skypy\nasync def main():\n    skypy.mailbox_limit(0, overflow='log')\n")
+    node.node.loader.clear()
+    await skypy.reload(addr)
+    await skypy.call(addr, "debug", "PING")
 
 
 async def test_dead_letters_are_counted_and_logged_once_per_second(node, logs, autojump_clock):
