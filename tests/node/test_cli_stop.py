@@ -112,11 +112,19 @@ STOPS_GRACEFULLY = (
 )
 
 
+async def started(node: NodeProcess) -> None:
+    """Wait until `node` has finished starting: a stop signal then stops it, rather than cancelling
+    its start-up. A SIGHUP is handled (the log reopened) only from that moment."""
+    await node.wait_for("ready")
+    node.process.send_signal(signal.SIGHUP)
+    await node.wait_for("SIGHUP: log file reopened")
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 async def test_a_signal_stops_services_gracefully_newest_first_and_the_log_keeps_it(start, tmp_path, signum):
     node_config(tmp_path, STOPS_GRACEFULLY)
     node = await start("run", "node.toml")
-    await node.wait_for("ready")
+    await started(node)
     assert await node.stop(signum, timeout=10) == 0
     stopped = [line.split("] ", 1)[1] for line in await node.output() if line.endswith(" stopped")]
     assert stopped == ["newest stopped", "second stopped", "first stopped"]
@@ -125,7 +133,7 @@ async def test_a_signal_stops_services_gracefully_newest_first_and_the_log_keeps
 async def test_stop_hooks_over_the_shutdown_timeout_are_cut_short(start, tmp_path):
     node_config(tmp_path, STOPS_GRACEFULLY.replace("0.05", "3600"), "[shutdown]\ntimeout = 0.5\n")
     node = await start("run", "node.toml")
-    await node.wait_for("ready")
+    await started(node)
     assert await node.stop(signal.SIGTERM, timeout=10) == 0
     assert not [line for line in await node.output() if line.endswith(" stopped")]
 
