@@ -102,7 +102,7 @@ def login(arg: str) -> Awaitable[None] | None:
 async def join(wanted: str) -> None:
     global name, watch
     instance = skypy.localname(lobby) if isinstance(lobby, str) else None
-    refused = await skypy.call(lobby, "lua", "join", fd, wanted, gate if relay else None)
+    refused = await skypy.call(lobby, "lua", "join", fd, wanted, gate if relay else None, skypy.self())
     if refused:
         reply(f"error {refused}")
     else:
