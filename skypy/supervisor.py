@@ -215,6 +215,7 @@ async def _ask(sup: api.Address, command: str, *args: Any) -> Any:
 
 
 def _registry() -> dict[int, _Supervisor]:
+    """The node's running supervisors, by handle (for `tree`, the console and node shutdown)."""
     registry: dict[int, _Supervisor] = api.running().node.extension("supervisors", dict)
     return registry
 
@@ -243,6 +244,7 @@ class _Supervisor:
         self.stopping = False
 
     def running(self) -> list[int]:
+        """The handles of the children running now, in start order."""
         return [c.handle for c in self.children if c.handle is not None]
 
     # --- starting and stopping one child ---------------------------------
@@ -337,11 +339,15 @@ class _Supervisor:
         return len(self.restarts) <= self.plan.intensity
 
     async def stop_all(self) -> None:
-        """Stop every child, the newest first; the stop hook of the supervisor itself."""
+        """The supervisor's own stop hook: stop every child, the newest first, none restarted."""
         async with self.section:
-            self.stopping = True
-            for child in reversed(self.children):
-                await self.stop(child)
+            await self.stop_children()
+
+    async def stop_children(self) -> None:
+        """Stop every child, the newest first, and restart none from now on."""
+        self.stopping = True
+        for child in reversed(self.children):
+            await self.stop(child)
 
     def orphaned(self) -> None:
         """The supervisor ended without stopping its children (killed, say): they end with it, as
@@ -361,9 +367,7 @@ class _Supervisor:
             f"supervisor: more than {plan.intensity} restarts within {plan.period:g} s (the last for {label}):"
             " stopping every child, then itself"
         )
-        self.stopping = True
-        for child in reversed(self.children):
-            await self.stop(child)
+        await self.stop_children()
         self.service.node.retire(self.service, ExitReason.CRASH)
         raise ServiceExit
 
@@ -377,7 +381,7 @@ class _Supervisor:
         for child in self.children:
             if key == child.handle or key == child.spec.label:
                 return child
-        raise SkypyError(f"supervisor {address(api.self())} has no child {which!r}")
+        raise SkypyError(f"supervisor {address(self.service.handle)} has no child {which!r}")
 
     async def command(self, command: str, *args: Any) -> tuple[bool, Any]:
         """Run one command inside the section: (True, result), or (False, why) for the caller to raise.
@@ -401,7 +405,7 @@ class _Supervisor:
         elif len(args) == 1 and isinstance(args[0], ChildSpec):
             spec = args[0]
             if any(c.spec.label == spec.label for c in self.children):
-                raise SkypyError(f"supervisor {address(api.self())} already has a child {spec.label!r}")
+                raise SkypyError(f"supervisor {address(self.service.handle)} already has a child {spec.label!r}")
         else:
             raise SkypyError("start_child takes one ChildSpec (made by supervisor.child)")
         new = _Child(spec)
