@@ -8,7 +8,9 @@ for the answer before the next. skypy serves it with `http.serve` and a
 Router whose handler returns ``http.text("hello")``, every byte through
 the node's socket server. The baseline is a trio server (`serve_tcp`)
 running, per connection, h11 on the `SocketStream` with the same answer,
-byte for byte. Server and client are pinned to different cores; the two
+byte for byte. Both parse requests with h11; skypy.http makes a plain
+response's bytes itself (the bytes h11's send path makes, which the
+baseline uses). Server and client are pinned to different cores; the two
 servers take turns, and each figure is the median of `--repeats` turns.
 Also printed: the server process's CPU time per request (user + system,
 over the whole turn, warm-up included), for each.

@@ -97,13 +97,17 @@ async def chat(name: str, host: str, port: int) -> int:
     # Ctrl-C leaves the lobby from the moment the user is told how to leave.
     with trio.open_signal_receiver(signal.SIGINT) as signals:
         print(f"* {HELP}", flush=True)
-        return await talk(conn, packets, left, signals, f"{host}:{port}")
+        return await talk(conn, packets, left, signals, f"{host}:{port}", name)
 
 
 async def talk(
-    conn: Connection, packets: AsyncIterator[bytes], left: trio.Event, signals: AsyncIterator[int], where: str
+    conn: Connection, packets: AsyncIterator[bytes], left: trio.Event, signals: AsyncIterator[int], where: str,
+    name: str,
 ) -> int:
-    """Show the lobby's packets and send what is typed, until the server closes the connection."""
+    """Show the lobby's packets and send what is typed, until the server closes the connection.
+
+    A lobby that restarted (its supervisor started a new, empty one) is joined again.
+    """
     async with trio.open_nursery() as nursery:
         nursery.start_soon(leave_on_ctrl_c, conn, left, signals)
 
@@ -117,6 +121,8 @@ async def talk(
                 if packet == b"bye":
                     left.set()
                 print(show(packet), flush=True)
+                if packet == b"error lobby restarted":
+                    await conn.send(f"login {name}")
         except trio.BrokenResourceError:
             pass  # a reset: the server is gone all the same
         nursery.cancel_scope.cancel()  # the server closed: stop reading the keyboard

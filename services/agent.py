@@ -2,7 +2,10 @@
 
 The gate forwards the client's packets here as "client" messages; the agent
 answers them with `skypy.socket.write` on the connection, and exits when the
-watchdog says the client has gone. The protocol is in README.md ("The chat
+watchdog says the client has gone. If the lobby is a supervised one, named
+(``.lobby``), and it ends, the client is told ``error lobby restarted`` and
+may log in again to the new, empty lobby; a lobby that will not come back
+(an unnamed one) ends the agent, which closes the connection. The protocol is in README.md ("The chat
 lobby"). For a web client (started by services/webchat.py with `relay`
 true) the "gate" is the web chat service: replies go to it as ``deliver fd
 text`` messages, one WebSocket text frame each, and the lobby sends it the
@@ -20,13 +23,18 @@ NAME = re.compile(r"[A-Za-z0-9_-]{1,16}")
 MAX_TEXT = 4096  # bytes of UTF-8 in one `say`
 
 fd = 0
-gate = lobby = 0
+gate = 0
+lobby: int | str = 0  # a handle, or the name of a supervised lobby that comes back
 relay = False  # True: replies go to the gate as "deliver" messages (a web client)
 name: str | None = None
 # Packets that came while a command was waiting for the lobby; None when
 # none is waiting. Commands run one at a time in arrival order, so a reply
 # never overtakes the reply to an earlier packet.
 backlog: deque[bytes] | None = None
+# The monitor on the lobby instance this client joined (a supervised lobby).
+watch: skypy.Monitor | None = None
+# The client was told the lobby restarted while the packet being served waited.
+told = False
 
 
 def reply(text: str) -> None:
@@ -54,8 +62,14 @@ async def drain(step: Awaitable[None]) -> None:
             if step is not None:
                 await step
     except skypy.CallError as exc:
-        # The lobby is gone (killed from the console, say): this client can be
-        # served no more, and when this agent ends the gate closes its connection.
+        if isinstance(lobby, str):
+            # Its supervisor is starting a new lobby. A member is told by the
+            # monitor on the old one, which may not have run yet.
+            if name is None and not told:
+                reply("error lobby restarted")
+            return
+        # A lobby that is gone for good (killed from the console, say): this client can
+        # be served no more, and when this agent ends the gate closes its connection.
         skypy.error(f"agent: {exc}; closing the connection")
         skypy.exit()
     finally:
@@ -64,6 +78,8 @@ async def drain(step: Awaitable[None]) -> None:
 
 def serve(packet: bytes) -> Awaitable[None] | None:
     """Carry out one client command; an awaitable when it must wait for the lobby."""
+    global told
+    told = False
     try:
         text = packet.decode()
     except UnicodeDecodeError:
@@ -84,12 +100,25 @@ def login(arg: str) -> Awaitable[None] | None:
 
 
 async def join(wanted: str) -> None:
-    global name
-    refused = await skypy.call(lobby, "lua", "join", fd, wanted, gate if relay else None)
+    global name, watch
+    instance = skypy.localname(lobby) if isinstance(lobby, str) else None
+    refused = await skypy.call(lobby, "lua", "join", fd, wanted, gate if relay else None, skypy.self())
     if refused:
         reply(f"error {refused}")
     else:
         name = wanted  # the lobby's "joined NAME" is the answer
+        if instance is not None:
+            watch = skypy.monitor(instance, lobby_ended)
+
+
+def lobby_ended(handle: int, reason: str) -> None:
+    """The supervised lobby this client joined has ended: its members are gone with it."""
+    global name, watch, told
+    watch = None
+    if name is not None:
+        name = None
+        told = True
+        reply("error lobby restarted")
 
 
 def say(arg: str) -> None:
@@ -107,7 +136,10 @@ async def who(arg: str) -> None:
 
 
 async def quit(arg: str) -> None:
-    global name
+    global name, watch
+    if watch is not None:
+        skypy.demonitor(watch)
+        watch = None
     if name is not None:
         name = None
         # Called, not sent: once the lobby has answered it writes nothing
@@ -126,7 +158,7 @@ def disconnect() -> None:
     skypy.exit()
 
 
-async def main(client_fd: int, gate_addr: int, lobby_addr: int, relayed: bool = False) -> None:
+async def main(client_fd: int, gate_addr: int, lobby_addr: int | str, relayed: bool = False) -> None:
     global fd, gate, lobby, relay
     fd, gate, lobby, relay = client_fd, gate_addr, lobby_addr, relayed
     skypy.dispatch("client", on_packet)

@@ -42,6 +42,8 @@ async def proxy(node, addr):
     starting[key] = []
     try:
         proxies[key] = await skypy.newservice("clusterproxy", node, addr)
+        # Its link died: the next request gets a new proxy.
+        skypy.monitor(proxies[key], lambda handle, reason: proxies.pop(key, None))
     except skypy.CallError as exc:
         for reply in starting.pop(key):
             reply.fail(str(exc))

@@ -13,7 +13,8 @@ up) must not hang calls: while calls wait, a peer silent for half of
 `[cluster] heartbeat` seconds is sent a name query, which any live skynet
 or skypy node answers at once, and one silent for the whole heartbeat is
 declared dead: its calls fail and the next call dials again. An idle link
-sends nothing extra.
+sends nothing extra. ``watch`` is answered, with the reason, when the live
+connection next drops: the node's proxies end then, with reason "node down".
 """
 
 from collections import deque
@@ -36,6 +37,7 @@ last_session = 0
 waiting = 0  # calls sent and not yet answered
 last_heard = 0.0  # when the peer last sent bytes, or calls began waiting on a quiet link
 watching = False  # a coroutine runs `watch`
+link_watchers: list[skypy.Responder] = []  # answered when the live connection drops
 
 
 class Responses:
@@ -165,6 +167,18 @@ def push(addr, msg):
     channel.post(traced(wire.encode_request(addr, session, msg, push=True)))
 
 
+def watch_link():
+    """Answer, with the reason, when the live connection (or the next one, if none is up) drops."""
+    link_watchers.append(skypy.response())
+
+
+def link_dropped(reason):
+    watchers = list(link_watchers)
+    link_watchers.clear()
+    for reply in watchers:
+        reply(reason)
+
+
 async def close():
     """Close the connection (calls in flight fail) and end this sender."""
     await channel.close()
@@ -175,4 +189,5 @@ async def main(name, host, port):
     global node, channel
     node = name
     channel = Channel(host, port, response=Responses())
-    skypy.dispatch_commands({"req": req, "push": push, "exit": close})
+    channel.drop_hooks.append(link_dropped)
+    skypy.dispatch_commands({"req": req, "push": push, "exit": close, "watch": watch_link})

@@ -4,7 +4,9 @@
     host, port = await skypy.call(watchdog, "lua", "start",
                                   {"address": "127.0.0.1", "port": 8888, "maxclient": 1024})
 
-The gate tells it of each connection (``socket open``/``close``/…); it starts
+The lobby is the one named ``.lobby`` if there is one (the default config
+runs it under a supervisor, which starts it again if it ends), else one of
+its own. The gate tells it of each connection (``socket open``/``close``/…); it starts
 an agent, forwards the connection to it, and tells it when the client has
 gone. A client that leaves more than 1 MiB of chat unread is kicked.
 """
@@ -13,14 +15,17 @@ from typing import Any
 
 import skypy
 
-gate = lobby = 0
+gate = 0
+# The lobby's name when it is supervised (so agents reach whichever instance
+# runs now), else the handle of the watchdog's own lobby.
+lobby: int | str = 0
 agents: dict[int, int] = {}  # connection fd -> its agent
 
 
 async def start(conf: dict[str, Any]) -> tuple[str, int]:
     """Open the gate with `conf` (gate's `open` table); the address it listens on."""
     global gate, lobby
-    lobby = await skypy.newservice("lobby")
+    lobby = ".lobby" if skypy.localname(".lobby") is not None else await skypy.newservice("lobby")
     gate = await skypy.newservice("gate")
     return await skypy.call(gate, "lua", "open", conf)
 
@@ -64,7 +69,7 @@ def count() -> int:
     return len(agents)
 
 
-def get_lobby() -> int:
+def get_lobby() -> int | str:
     """The lobby's address, for another front to the same chat (services/webchat.py)."""
     return lobby
 

@@ -20,7 +20,7 @@ from skypy import http, websocket
 
 PAGE = Path(__file__).with_name("webchat")
 
-lobby = 0
+lobby: int | str = 0  # a handle, or the name of a supervised lobby
 sockets: dict[int, websocket.WebSocket] = {}  # connection id -> its WebSocket
 app = http.Router()
 
@@ -64,7 +64,7 @@ async def open_(host: str, port: int) -> tuple[str, int]:
     return host, port
 
 
-async def main(lobby_addr: int) -> None:
+async def main(lobby_addr: int | str) -> None:
     global lobby
     lobby = lobby_addr
     skypy.dispatch_commands({"open": open_, "deliver": deliver, "kick": kick})

@@ -21,6 +21,7 @@ from ._api.coroutines import (
 )
 from ._api.critical import CriticalSection as CriticalSection, queue as queue
 from ._api.lifecycle import (
+    crash_policy as crash_policy,
     exit as exit,
     kill as kill,
     localname as localname,
@@ -38,6 +39,7 @@ from ._api.messages import (
     error as error,
     getenv as getenv,
     ignoreret as ignoreret,
+    mailbox_limit as mailbox_limit,
     now as now,
     rawcall as rawcall,
     redirect as redirect,
@@ -48,7 +50,9 @@ from ._api.messages import (
     send as send,
     setenv as setenv,
 )
+from ._api.monitors import demonitor as demonitor, monitor as monitor
 from ._api.reload import ReloadError as ReloadError, reload as reload
+from ._api.stopping import on_stop as on_stop
 from ._api.tracing import trace as trace, tracetag as tracetag
 from ._core.config import Config as Config
 from ._core.endless import Interrupted as Interrupted
@@ -68,10 +72,12 @@ from ._core.message import (
     address as address,
     handle as handle,
 )
+from ._core.monitors import ExitReason as ExitReason, Monitor as Monitor
 from .embed import RunningNode as RunningNode, open_node as open_node
 from .errors import (
     CallError as CallError,
     ConfigError as ConfigError,
+    Overloaded as Overloaded,
     ResponseError as ResponseError,
     ServiceNotFound as ServiceNotFound,
     SkypyError as SkypyError,
@@ -86,10 +92,13 @@ from .serialize import PackError as PackError, UnpackError as UnpackError, pack 
 __all__ = [
     "PTYPE_CLIENT", "PTYPE_DEBUG", "PTYPE_ERROR", "PTYPE_HARBOR", "PTYPE_LUA", "PTYPE_MULTICAST",
     "PTYPE_RESPONSE", "PTYPE_SOCKET", "PTYPE_SYSTEM", "PTYPE_TEXT", "PTYPE_TRACE",
-    "CallError", "Config", "CriticalSection", "ConfigError", "Interrupted", "Message", "PackError", "ReloadError", "Responder",
+    "CallError", "Config", "CriticalSection", "ConfigError", "ExitReason", "Interrupted", "Message", "Monitor",
+    "Overloaded", "PackError", "ReloadError", "Responder",
     "ResponseError", "RunningNode", "ServiceNotFound", "SkypyError", "StartError", "UnpackError",
-    "address", "call", "dispatch", "dispatch_commands", "error", "fork", "getenv", "handle", "ignoreret",
-    "info_func", "kill", "localname", "log", "name", "newservice", "now", "open_node", "pack", "queryservice", "queue",
+    "address", "call", "crash_policy", "demonitor", "dispatch", "dispatch_commands", "error", "fork", "getenv",
+    "handle", "ignoreret",
+    "info_func", "kill", "localname", "log", "mailbox_limit", "monitor", "name", "newservice", "now", "on_stop",
+    "open_node", "pack", "queryservice", "queue",
     "rawcall", "redirect", "register", "register_protocol", "reload", "response", "ret", "self", "send",
     "setenv", "sleep", "timeout", "trace", "tracetag", "uniqueservice", "unlocked", "unpack", "wait", "wakeup", "yield_",
 ]

@@ -4,7 +4,7 @@ A node stops on Ctrl-C or SIGTERM at any moment, start-up included: the
 signal cancels start-up, or ends the run and lets every service exit. A
 handler stuck in ``while True: pass`` holds the node's only thread, so the
 node cannot act on the signal; a second Ctrl-C or SIGTERM, or the node not
-having stopped within `FORCE_AFTER` seconds, ends the process at once (as a
+having stopped within `FORCE_AFTER` seconds of its shutdown timeout, ends the process at once (as a
 second Ctrl-C does in most Python programs). The signal handlers are
 Python's own, not trio's signal receiver: they run between two bytecodes of
 whatever the node's thread is doing, stuck handler included.
@@ -30,7 +30,7 @@ import trio
 
 from . import __version__, _localnodes as localnodes
 from ._core import config
-from .embed import RunningNode, open_node
+from .embed import SHUTDOWN_TIMEOUT, RunningNode, open_node
 from .errors import ConfigError, StartError
 from .ops.watch import watcher
 
@@ -38,8 +38,9 @@ __all__ = ["EXIT_BAD_CONFIG", "EXIT_START_FAILED", "FORCE_AFTER", "PARENT_FD", "
 
 EXIT_START_FAILED = 1
 EXIT_BAD_CONFIG = 2
-# Seconds a node gets to stop after Ctrl-C or SIGTERM before the process ends
-# anyway, unless the config's `watchdog.stop` says otherwise.
+# Seconds a node gets to stop after Ctrl-C or SIGTERM, beyond its services'
+# `[shutdown] timeout`, before the process ends anyway, unless the config's
+# `watchdog.stop` says otherwise.
 FORCE_AFTER = 3.0
 # The command owns its process, so unless the config has a [gc] table it
 # collects cyclic garbage less often than Python would and freezes what
@@ -119,8 +120,11 @@ def _watch_parent(fd: int, stopper: _Stopper) -> None:
 
 
 def stop_within(settings: config.Config) -> float:
-    """Seconds a node of `settings` gets to stop after a stop signal before it is forced to."""
-    return float(settings.watchdog.get("stop", FORCE_AFTER))
+    """Seconds a node of `settings` gets to stop after a stop signal before it is forced to:
+    `watchdog.stop`, else its services' `[shutdown] timeout` and FORCE_AFTER more."""
+    if "stop" in settings.watchdog:
+        return float(settings.watchdog["stop"])
+    return float(settings.shutdown.get("timeout", SHUTDOWN_TIMEOUT)) + FORCE_AFTER
 
 
 async def run_node(settings: config.Config, watch: bool = False) -> int:

@@ -10,12 +10,13 @@ from typing import Any, AsyncIterator, Callable
 
 import trio
 
-from . import cluster, datacenter, log
-from ._api import lifecycle, messages as api, tracing
+from . import cluster, datacenter, log, supervisor
+from ._api import lifecycle, messages as api, stopping, tracing
 from ._core import config as config_module, endless
 from ._core.config import Config
 from ._core.current import current
 from ._core.message import PTYPE_DEBUG, PTYPE_TRACE
+from ._core.monitors import ExitReason
 from ._core.node import CrashHook, LogHook, Node, new_node
 from ._core.service import Service
 from .errors import CallError, StartError
@@ -68,10 +69,11 @@ class RunningNode:
         with self._as_host():
             api.send(addr, ptype, *args)
 
-    async def kill(self, addr: api.Address) -> None:
-        """`skypy.kill` from the program: end the service at `addr` and wait until it has ended."""
+    async def kill(self, addr: api.Address, *, graceful: bool = False, timeout: float | None = 5.0) -> None:
+        """`skypy.kill` from the program: end the service at `addr` (with `graceful`, after its
+        stop hooks, for at most `timeout` seconds) and wait until it has ended."""
         with self._as_host():
-            await lifecycle.kill(addr)
+            await lifecycle.kill(addr, graceful=graceful, timeout=timeout)
 
     def localname(self, name: str) -> int | None:
         """The handle named `name` (``.name``) on this node, or None."""
@@ -122,9 +124,12 @@ async def open_node(
     debug console if the config has a ``[console]`` table, the web console if
     it has a ``[web]`` table, then the cluster
     listener if it names this `node`, then the config's `start` service; if
-    one of them fails, StartError names it and why. Leaving the block exits
-    every service. `on_start`, if given, is called
-    before any of them starts (to add log or crash hooks).
+    one of them fails, StartError names it and why; the config's
+    ``[[supervise]]`` trees start just before `start`. Leaving the block
+    stops every service, the newest first, each supervisor stopping its
+    children, their stop hooks given ``[shutdown] timeout`` seconds in all;
+    the log is flushed last. `on_start`, if given, is called before any of
+    them starts (to add log or crash hooks).
     """
     settings = _configure(config, overrides)
     log.install_record_factory()
@@ -158,9 +163,9 @@ async def open_node(
             finally:
                 # Not shielded: when the block is cancelled from outside, the
                 # logger (and this block's own service) are being cancelled too,
-                # and a shielded wait for the flush would never end.
+                # and a shielded wait for the stop hooks or the flush would never end.
                 try:
-                    await _flush_log(node)
+                    await _shut_down(node, settings.shutdown.get("timeout", SHUTDOWN_TIMEOUT))
                 finally:
                     current.reset(token)
                     node.close()
@@ -232,6 +237,9 @@ async def _start(node: Node, settings: Config) -> None:
                 # The node holding the cluster's datacenter serves it from the start.
                 what = f"datacenter of node {settings.node!r}"
                 await datacenter.open()
+        for i, tree in enumerate(settings.supervise):
+            what = f"supervisor [[supervise]] #{i + 1}"
+            await _supervise(tree)
         if settings.start is not None:
             what = f"start service {settings.start!r}"
             await lifecycle.newservice(settings.start, *settings.start_args)
@@ -248,12 +256,49 @@ def _root_cause(exc: CallError) -> str:
     return _WRAPPED.sub("", str(exc))
 
 
-async def _flush_log(node: Node) -> None:
-    """Stop every service but the logger, then wait until the logger has written what it has."""
+async def _supervise(tree: dict[str, Any]) -> int:
+    """Start the supervisor a config's ``[[supervise]]`` table describes."""
+    children = [
+        supervisor.child(
+            table["service"],
+            *table.get("args", []),
+            name=table.get("name"),
+            restart=table.get("restart", "permanent"),
+            shutdown=None if table.get("shutdown") == "infinity" else table.get("shutdown", 5.0),
+            crash_policy=table.get("crash_policy"),
+        )
+        for table in tree["children"]
+    ]
+    options = {key: tree[key] for key in ("strategy", "intensity", "period", "name") if key in tree}
+    return await supervisor.start(children, **options)
+
+
+# Seconds the services get to stop when the node stops, unless [shutdown] timeout says otherwise.
+SHUTDOWN_TIMEOUT = 10.0
+
+
+async def _shut_down(node: Node, timeout: float) -> None:
+    """Stop every service but the logger, the newest first, then wait until the logger has written what it has.
+
+    A service with stop hooks (a supervisor among them) is stopped
+    gracefully and waited for; a supervisor's children are left to it,
+    which stops them newest first. Whatever still runs after `timeout`
+    seconds is killed.
+    """
     logger = node.names.get(".logger")
+    host = current.get()
+    supervised = {child for children in supervisor.tree().values() for child in children}
+    with trio.move_on_after(timeout):
+        for svc in sorted(node.services.values(), key=lambda s: -s.handle):
+            if svc.dead or svc.handle == logger or svc is host or svc.handle in supervised:
+                continue
+            if stopping.has_stop_hooks(svc):
+                await stopping.stop(svc.handle, ExitReason.NODE_STOPPING, None)
+            else:
+                node.retire(svc, ExitReason.NODE_STOPPING)
     for svc in sorted(node.services.values(), key=lambda s: -s.handle):
-        if svc.handle != logger and svc is not current.get():
-            node.retire(svc, "node closing")
+        if svc.handle != logger and svc is not host:
+            node.retire(svc, ExitReason.NODE_STOPPING)
     if logger is not None and logger in node.services:
         try:
             await api.call(logger, "system", "flush")

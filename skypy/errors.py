@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 __all__ = [
-    "CallError", "ConfigError", "ResponseError", "ServiceExit", "ServiceNotFound", "SkypyError",
+    "CallError", "ConfigError", "Overloaded", "ResponseError", "ServiceExit", "ServiceNotFound", "SkypyError",
     "SocketClosed", "SocketError", "StartError",
 ]
 
@@ -18,6 +18,10 @@ class CallError(SkypyError):
 
 class ServiceNotFound(CallError):
     """No service answers to this address or name."""
+
+
+class Overloaded(CallError):
+    """A call was refused at once: the callee's mailbox is at its `mailbox_limit`."""
 
 
 class ResponseError(SkypyError):

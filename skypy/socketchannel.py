@@ -276,6 +276,9 @@ class Channel(Generic[_K]):
         self._closed = False
         self._queue: list[bytes] = []  # written once the dial succeeds
         self._connect_waiters: list[_Waiter] = []
+        # Called with the reason when a live connection drops (or is dropped
+        # with `disconnect`): a cluster sender tells its proxies the link died.
+        self.drop_hooks: list[Callable[[str], object]] = []
 
     def __repr__(self) -> str:
         host, port = self._hosts[0]
@@ -363,7 +366,7 @@ class Channel(Generic[_K]):
         ChannelClosed naming `reason`, and the next request dials again."""
         sock, self._sock = self._sock, None
         if sock is not None:
-            self._fail_all(reason)
+            self._lost(reason)
             socket.shutdown(sock.id)  # its dispatcher sees it close and releases it
 
     async def close(self) -> None:
@@ -415,7 +418,7 @@ class Channel(Generic[_K]):
             # then the next connection's.
             if self._sock is sock:
                 self._sock = None
-                self._fail_all(reason)
+                self._lost(reason)
             socket.shutdown(sock.id)
             await socket.close(sock.id)
 
@@ -445,6 +448,12 @@ class Channel(Generic[_K]):
     def _dropped(self, id: int) -> None:
         """CLOSE came: tell the dispatcher, which may not be reading."""
         self._answers.dropped()
+
+    def _lost(self, reason: str) -> None:
+        """The live connection is gone: fail its waiters, then tell the drop hooks."""
+        self._fail_all(reason)
+        for hook in self.drop_hooks:
+            hook(reason)
 
     def _fail_all(self, reason: str) -> None:
         """Fail every request waiting for an answer, and every write still queued."""

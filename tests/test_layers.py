@@ -33,6 +33,7 @@ LAYERS: list[tuple[int, str]] = [
     (4, "skypy.datacenter"),
     (4, "skypy.multicast"),
     (4, "skypy.http"),
+    (4, "skypy.supervisor"),
     (4, "skypy.websocket"),
     (4, "skypy.log"),
     (5, "skypy.ops"),

@@ -3,8 +3,9 @@
     python examples/typed/embed.py
 
 Starts two `kvstore` services (from this folder), calls and sends to them
-as the node's host service, reads one over TCP with plain trio, and exits
-0 once every check has passed.
+as the node's host service, reads one over TCP with plain trio, runs a
+third under a supervisor that brings it back when killed, and exits 0 once
+every check has passed.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 import trio
 
 import skypy
+from skypy import supervisor
 
 HERE = Path(__file__).resolve().parent
 
@@ -60,6 +62,20 @@ async def main() -> None:
                 pass
             else:
                 raise AssertionError("a killed service still answered")
+
+            sup = await supervisor.start([supervisor.child("kvstore", name=".kv", crash_policy="exit")])
+            kv = node.localname(".kv")
+            assert kv is not None
+            await node.call(".kv", "lua", "set", "greeting", "hi")
+            reasons: list[str] = []
+            skypy.monitor(kv, lambda handle, reason: reasons.append(reason))
+            await node.kill(".kv")
+            while not reasons or node.localname(".kv") in (None, kv):
+                await skypy.yield_()
+            assert reasons == [skypy.ExitReason.KILLED]
+            assert await node.call(".kv", "lua", "get", "greeting") is None  # a new instance, fresh state
+            listed: list[supervisor.ChildInfo] = await supervisor.children(sup)
+            assert [(c.id, c.handle, c.restart) for c in listed] == [(".kv", node.localname(".kv"), "permanent")]
     print("typed example: ok")
 
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Literal, NoReturn
 
 from .._core.message import PTYPE_ERROR, PTYPE_RESPONSE, address
+from .._core.monitors import ExitReason
 from .._core.request import ServedRequest
 from .._core.service import Service
 from ..errors import ServiceExit, ServiceNotFound, SkypyError
 from .messages import Address, running, values_of
+from .stopping import stop
 
 __all__ = [
-    "exit", "kill", "localname", "name", "newservice", "on_exit", "queryservice", "register", "uniqueservice",
+    "crash_policy", "exit", "kill", "localname", "name", "newservice", "on_exit", "queryservice", "register",
+    "uniqueservice",
 ]
 
 
@@ -101,12 +104,24 @@ def localname(name: str) -> int | None:
     return running().node.names.get(name)
 
 
-def exit() -> None:
-    """End this service: its callers get CallError, its name and sockets are freed. Never returns."""
+def exit(reason: str = ExitReason.EXIT) -> NoReturn:
+    """End this service: its callers get CallError, its name and sockets are freed. Never returns.
+
+    Its monitors are told `reason`: "exit" is a normal end, anything else an
+    abnormal one (a transient child is then restarted).
+    """
     svc = running()
-    svc.node.log(svc.handle, "KILL self")
-    svc.node.retire(svc, "exit")
+    svc.node.log(svc.handle, "KILL self" if reason == ExitReason.EXIT else f"KILL self ({reason})")
+    svc.node.retire(svc, reason)
     raise ServiceExit
+
+
+def crash_policy(policy: Literal["log", "exit"]) -> None:
+    """What a handler's unhandled exception does to this service: "log" it and go on (skynet's way,
+    the default), or "exit": end the service with reason "crash", so its supervisor restarts it fresh."""
+    if policy not in ("log", "exit"):
+        raise SkypyError(f"crash_policy is 'log' or 'exit', not {policy!r}")
+    running().crash_exits = policy == "exit"
 
 
 def on_exit(fn: Callable[[], object]) -> None:
@@ -119,9 +134,17 @@ def on_exit(fn: Callable[[], object]) -> None:
     running().exit_hooks.append(fn)
 
 
-async def kill(addr: Address) -> None:
-    """End the service at `addr` as if it had called `exit` (no-op if it is already gone)."""
+async def kill(addr: Address, *, graceful: bool = False, timeout: float | None = 5.0) -> None:
+    """End the service at `addr` as if it had called `exit` (no-op if it is already gone).
+
+    With `graceful`, its stop hooks (`on_stop`) run first, for at most
+    `timeout` seconds (None: for ever), while it still serves calls. Its
+    monitors are told "killed" either way.
+    """
     svc = running()
+    if graceful:
+        await stop(addr, ExitReason.KILLED, timeout)
+        return
     try:
         target = svc.node.service(addr)
     except ServiceNotFound:

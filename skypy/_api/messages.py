@@ -9,10 +9,11 @@ hold the rest.
 from __future__ import annotations
 
 from time import perf_counter
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 import trio
 
+from .._core.bounded import set_limit
 from .._core.current import current
 from .._core.message import address
 from .._core.node import CallMeter
@@ -27,8 +28,8 @@ Address = int | str
 INLINE_CALLS_PER_CHECKPOINT = 32
 
 __all__ = [
-    "Responder", "call", "dispatch", "dispatch_commands", "error", "getenv", "ignoreret", "now",
-    "rawcall", "redirect", "register_protocol", "response", "ret", "self", "send", "setenv",
+    "Responder", "call", "dispatch", "dispatch_commands", "error", "getenv", "ignoreret", "mailbox_limit",
+    "now", "rawcall", "redirect", "register_protocol", "response", "ret", "self", "send", "setenv",
 ]
 
 
@@ -247,6 +248,21 @@ def queue_length(addr: Address) -> int:
     except ServiceNotFound:
         return 0  # a name nobody holds (now)
     return 0 if svc is None else len(svc.mailbox)
+
+
+def mailbox_limit(n: int | None, overflow: Literal["reject", "log"] = "reject") -> None:
+    """Bound this service's mailbox at `n` queued messages (None: unbounded, as by default).
+
+    With "reject", a call past the bound fails at once with `Overloaded` (a
+    CallError) and a send is dropped and counted (the debug STAT's
+    ``dropped``); answers to this service's own calls always get in. With
+    "log", nothing is refused: the queue's growth is logged as it always is.
+    """
+    if overflow not in ("reject", "log"):
+        raise SkypyError(f"mailbox_limit overflow is 'reject' or 'log', not {overflow!r}")
+    if n is not None and n < 0:
+        raise SkypyError(f"mailbox_limit must be a count >= 0, not {n}")
+    set_limit(running(), None if overflow == "log" else n)
 
 
 # --- answering --------------------------------------------------------------

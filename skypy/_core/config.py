@@ -68,6 +68,12 @@ class Config:
     # first generation's, 0: Python's own) and `freeze` (after start-up).
     # Empty: leave it as it is (`skypy run` has its own default).
     gc: dict[str, Any] = attrs.Factory(dict)
+    # [[supervise]]: supervision trees started at boot, before `start`; each
+    # a table of strategy, intensity, period, name and its `children` tables.
+    supervise: list[dict[str, Any]] = attrs.Factory(list)
+    # [shutdown] timeout: seconds the node's services get to stop gracefully
+    # (their stop hooks) when the node stops, before the rest are killed.
+    shutdown: dict[str, Any] = attrs.Factory(dict)
     # A multi-node config's `[node.NAME]` tables: keys that node takes over
     # the shared ones (`select_node` applies them).
     node_tables: dict[str, dict[str, Any]] = attrs.Factory(dict)
@@ -151,6 +157,11 @@ _CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "watchdog": ("a table (endless, interrupt, signal)", lambda v: isinstance(v, dict)),
     "datacenter": ("a table (node)", lambda v: isinstance(v, dict)),
     "gc": ("a table (threshold, freeze)", lambda v: isinstance(v, dict)),
+    "supervise": (
+        "an array of tables [[supervise]] (strategy, intensity, period, name, children)",
+        lambda v: isinstance(v, list) and all(isinstance(t, dict) for t in v),
+    ),
+    "shutdown": ("a table (timeout)", lambda v: isinstance(v, dict)),
     "cluster": (
         'a table of node = "host:port" or false, and the settings allow, heartbeat, max_request',
         lambda v: isinstance(v, dict) and all(_node_address(a) for k, a in v.items() if k not in CLUSTER_SETTINGS),
@@ -217,6 +228,40 @@ _GC_CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
 }
 
 
+def _local_name(v: Any) -> bool:
+    return isinstance(v, str) and v.startswith(".") and len(v) > 1
+
+
+# A [[supervise]] table: one supervisor started at boot (skypy.supervisor.start's arguments).
+_SUPERVISE_CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "strategy": (
+        "one of one_for_one, one_for_all, rest_for_one, simple_one_for_one",
+        lambda v: v in ("one_for_one", "one_for_all", "rest_for_one", "simple_one_for_one"),
+    ),
+    "intensity": ("a count of restarts >= 0", lambda v: type(v) is int and v >= 0),
+    "period": ("a number of seconds > 0", lambda v: _seconds(v) and v > 0),
+    "name": ("a local name such as \".sup\"", _local_name),
+    "children": (
+        "an array of tables [[supervise.children]] (service, args, name, restart, shutdown, crash_policy)",
+        lambda v: isinstance(v, list) and v != [] and all(isinstance(t, dict) for t in v),
+    ),
+}
+
+# One child of a [[supervise]] table (skypy.supervisor.child's arguments).
+_CHILD_CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "service": ("a service name (string)", lambda v: isinstance(v, str) and v != ""),
+    "args": ("a list of strings, numbers or booleans", lambda v: isinstance(v, list) and all(map(_scalar, v))),
+    "name": ("a local name such as \".db\"", _local_name),
+    "restart": ("one of permanent, transient, temporary", lambda v: v in ("permanent", "transient", "temporary")),
+    "shutdown": ('a number of seconds, or "infinity"', lambda v: _seconds(v) or v == "infinity"),
+    "crash_policy": ("log or exit", lambda v: v in ("log", "exit")),
+}
+
+_SHUTDOWN_CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "timeout": ("a number of seconds > 0", lambda v: _seconds(v) and v > 0),
+}
+
+
 # skynet config keys with no skypy equivalent, and what takes their place.
 SKYNET_KEYS = {
     "thread": "a node runs on one core; list several nodes in `nodes` to use more cores",
@@ -272,6 +317,16 @@ def build(source: str, values: dict[str, Any], base_dir: Path | None = None, bas
         _check(source, values["datacenter"], _DATACENTER_CHECKS, "datacenter.")
     if isinstance(values.get("gc"), dict):
         _check(source, values["gc"], _GC_CHECKS, "gc.")
+    if isinstance(values.get("shutdown"), dict):
+        _check(source, values["shutdown"], _SHUTDOWN_CHECKS, "shutdown.")
+    for i, tree in enumerate(values.get("supervise") or []):
+        _check(source, tree, _SUPERVISE_CHECKS, f"supervise[{i}].")
+        if "children" not in tree:
+            raise ConfigError(f"{source}: key 'supervise[{i}].children' is missing: a supervisor needs children")
+        for j, child in enumerate(tree["children"]):
+            _check(source, child, _CHILD_CHECKS, f"supervise[{i}].children[{j}].")
+            if "service" not in child:
+                raise ConfigError(f"{source}: key 'supervise[{i}].children[{j}].service' is missing")
     if isinstance(values.get("cluster"), dict):
         settings = {k: v for k, v in values["cluster"].items() if k in CLUSTER_SETTINGS}
         _check(source, settings, CLUSTER_SETTINGS, "cluster.")
@@ -306,6 +361,12 @@ def build(source: str, values: dict[str, Any], base_dir: Path | None = None, bas
             ServiceLoader(config.service_path).find(config.start)
         except ServiceNotFound as exc:
             raise ConfigError(f"{source}: key 'start': {exc}") from None
+    for i, tree in enumerate(config.supervise):
+        for j, child in enumerate(tree["children"]):
+            try:
+                ServiceLoader(config.service_path).find(child["service"])
+            except ServiceNotFound as exc:
+                raise ConfigError(f"{source}: key 'supervise[{i}].children[{j}].service': {exc}") from None
     # A node run from this config must have an address to listen at.
     for key, names in (("node", [config.node] if config.node else []), ("nodes", config.nodes)):
         for name in names:

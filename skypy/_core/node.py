@@ -18,6 +18,7 @@ import trio
 
 from ..errors import ServiceExit, ServiceNotFound, SkypyError
 from .config import Config
+from .deadletters import DeadLetters
 from .loader import ServiceLoader
 from .message import (
     HARBOR_SHIFT,
@@ -30,6 +31,7 @@ from .message import (
     handle as parse_address,
 )
 from .meter import Meter
+from .monitors import ExitReason, Monitors
 from .protocol import Handler, ProtocolTable
 from .request import ServedRequest
 from .service import Fork, Service
@@ -82,8 +84,6 @@ class Node:
         # Told of the calls services make, when set (the metrics); None, the
         # usual case, costs the call path one test.
         self.call_meter: CallMeter | None = None
-        # Messages to dead or unknown addresses, dropped or refused.
-        self.dead_letters = 0
         # State of the libraries layered on the node (the socket server, the
         # cluster), by name, so the node itself need not know them; made on
         # first use through `extension`.
@@ -93,6 +93,8 @@ class Node:
         # library installs it in each service; the core never looks inside.
         self.default_handlers: dict[int, Handler] = {}
         self.meter = Meter(self)
+        self.monitors = Monitors(self)
+        self.dead_letters = DeadLetters(trio.current_time)
         self.started_at = 0.0
         self.nursery: trio.Nursery | None = None
         # uniqueservice name -> its handle; names being started; and the
@@ -197,13 +199,15 @@ class Node:
 
     def _undeliverable(self, dest: int, msg: RawMessage) -> None:
         source, session, ptype, _ = msg
-        self.dead_letters += 1
         if ptype == PTYPE_RESPONSE or ptype == PTYPE_ERROR:
             return  # the caller is gone; nobody waits for this answer
+        dropped = self.dead_letters.dropped(source, dest)
         if session:
             self.post(source, (dest, session, PTYPE_ERROR, "service is gone"))
-        else:
+        elif dropped == 1:
             self.log(source, f"drop message to dead address {address(dest)}", logging.WARNING)
+        elif dropped:
+            self.log(source, f"drop message to dead address {address(dest)} ({dropped} since the last line)", logging.WARNING)
 
     def _fire_timer(self, handle: int, session: int) -> None:
         self.post(handle, (0, session, PTYPE_RESPONSE, ()))
@@ -254,7 +258,7 @@ class Node:
         except Exception as exc:
             request = svc.request
             svc.failed(request, exc, "start")
-            self.retire(svc, "start failed")
+            self.retire(svc, ExitReason.START_FAILED)
             raise ServiceExit from None
         return svc.handle
 
@@ -264,11 +268,17 @@ class Node:
             await svc.run(task_status)
         except Exception as exc:
             svc.failed(svc.request, exc, "service loop")
+            self.retire(svc, ExitReason.CRASH)
         finally:
-            self.retire(svc, "loop ended")
+            # A loop ends once its service is retired; one that ends otherwise was
+            # cancelled with the node's nursery: the node is stopping.
+            self.retire(svc, ExitReason.NODE_STOPPING)
 
     def retire(self, svc: Service, why: str) -> None:
-        """The exit fan-out: fail what the service owes, refuse its queue, free its name."""
+        """The exit fan-out: fail what the service owes, refuse its queue, free its name, tell its monitors.
+
+        `why` is how it ended (an `ExitReason`), as its monitors are told.
+        """
         if svc.dead:
             return
         svc.dead = True
@@ -295,12 +305,13 @@ class Node:
             except Exception as exc:
                 svc.failed(ServedRequest(0, 0), exc, "exit hook")
         svc.close_fibers()
+        self.monitors.ended(svc, why)
         svc.cancel_scope.cancel()
 
     async def kill(self, svc: Service) -> None:
         """Retire `svc` from outside and wait until its tasks have ended."""
         self.log(svc.handle, "KILL")
-        self.retire(svc, "killed")
+        self.retire(svc, ExitReason.KILLED)
         await svc.finished.wait()
 
     def service(self, addr: int | str) -> Service:
@@ -314,7 +325,7 @@ class Node:
     def close(self) -> None:
         """Retire every service, newest first, and stop the node's tasks."""
         for svc in sorted(self.services.values(), key=lambda s: -s.handle):
-            self.retire(svc, "node closing")
+            self.retire(svc, ExitReason.NODE_STOPPING)
         if self.nursery is not None:
             self.nursery.cancel_scope.cancel()
 

@@ -37,6 +37,7 @@ from .fiber import (
 )
 from .holding import HoldingMailbox
 from .message import PTYPE_ERROR, PTYPE_RESPONSE, RawMessage, address
+from .monitors import ExitReason
 from .protocol import Handler, ProtocolTable
 from .request import ServedRequest, TimeoutCallback
 from .turn import Stand, Turn
@@ -156,6 +157,9 @@ class Service:
         self.cancel_scope = trio.CancelScope()
         self.finished = trio.Event()
         self.overload_at = OVERLOAD_THRESHOLD
+        # Let it crash (skypy.crash_policy("exit")): a handler that raises ends
+        # the service, so that its supervisor starts it again with fresh state.
+        self.crash_exits = False
         # What the debug protocol reports: launch arguments, the module
         # namespace (for RUN and MEM), seconds spent running this service's
         # code (charged by the node's meter), and the watchdog's flag.
@@ -370,7 +374,8 @@ class Service:
             self.answer(request, False, "the handler ended without answering")
 
     def failed(self, request: ServedRequest, exc: BaseException, what: str) -> None:
-        """A coroutine raised `exc`: log it, tell the crash hooks, and fail `request`'s caller.
+        """A coroutine raised `exc`: log it, tell the crash hooks, fail `request`'s caller, and end
+        the service if its crash policy says so.
 
         Not once the service is retired (killed, exited, or the node closing):
         a coroutine already rescheduled takes one more step before its
@@ -389,6 +394,8 @@ class Service:
         if request.session and not request.answered:
             request.answered = True
             self.answer(request, False, f"{type(exc).__name__}: {exc}")
+        if self.crash_exits and what != "start":  # a failed start has a reason of its own
+            self.node.retire(self, ExitReason.CRASH)
 
     # --- the loop ---------------------------------------------------------
 

@@ -34,8 +34,8 @@ from ..serialize import pack
 from ._routes import ClusterOptions, ClusterRoutes, forward
 
 __all__ = [
-    "ClusterOptions", "call", "forward", "open", "options", "proxy", "query", "register", "registered",
-    "reload", "send",
+    "ClusterOptions", "call", "forward", "link_down", "open", "options", "proxy", "query", "register",
+    "registered", "reload", "send",
 ]
 
 Address = int | str
@@ -136,8 +136,28 @@ async def query(node: str, name: str) -> int:
     return handle
 
 
+async def link_down(node: str) -> str:
+    """Wait until the connection to `node` drops (the live one, else the next one made); why it did.
+
+    CallError if the node's sender ends first (the node is marked down, or
+    this node is stopping): the link is gone either way.
+    """
+    svc = running()
+    route = ClusterRoutes.of(svc.node).route(node)
+    if route.sender is not None:
+        reason: str = await api.call(route.sender, "lua", "watch")
+        return reason
+    session = svc.new_session()
+    forward(node, svc.handle, session, ("watch",))
+    return str(api.values_of(await api.wait_answer(session)))
+
+
 async def proxy(node: str, addr: Address) -> int:
-    """A local handle standing for `addr` on `node`: calls and sends to it go there."""
+    """A local handle standing for `addr` on `node`: calls and sends to it go there.
+
+    When the link to `node` dies, the proxy ends with reason "node down"
+    (what a `skypy.monitor` on it is told); ask again for a new one.
+    """
     ClusterRoutes.of(running().node).route(node)  # an unknown or down node fails now
     clusterd = await uniqueservice("clusterd")
     handle: int = await api.call(clusterd, "lua", "proxy", node, _target(addr))

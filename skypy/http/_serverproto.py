@@ -8,11 +8,15 @@ the limits (a head over `max_header_size` is 431, a body over
 byte of it is read or a ``100 Continue`` is sent), which timeout applies
 while it waits (`Phase`), the answer to a request that breaks the protocol
 (400, then close), and when a connection may carry another request.
+One shortcut: a response h11 would have nothing to decide in (a bytes
+body to a plain keep-alive request) is made here, as the very bytes h11
+makes, because h11's send path costs more than its parsing does.
 """
 
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable
 from urllib.parse import parse_qsl, unquote
 
@@ -121,6 +125,15 @@ def _header_dict(headers: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
     return out
 
 
+# A response header as h11 accepts one: the name an RFC 9110 token, the value
+# visible characters (obs-text included) with single spaces or tabs inside.
+# Checked on the responses made here without h11, so a value with a CR or LF
+# in it (response splitting) goes to h11, which refuses it.
+_TOKEN = re.compile(r"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
+_FIELD_VALUE = re.compile(r"(?:[\x21-\x7e\x80-\xff]+(?:[ \t]+[\x21-\x7e\x80-\xff]+)*)?")
+# Headers that frame the response or end the connection: h11 decides those.
+_FRAMING = frozenset({"content-length", "transfer-encoding", "connection"})
+
 # NeedData is frozen: one of each serves every connection.
 _NEED_IDLE, _NEED_HEAD, _NEED_BODY = NeedData(Phase.IDLE), NeedData(Phase.HEAD), NeedData(Phase.BODY)
 
@@ -130,22 +143,30 @@ class ServerProtocol:
 
     def __init__(self, limits: Limits = Limits()) -> None:
         self.limits = limits
-        self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_header_size)
+        self._h11 = self._new_h11()
         self._request: Request | None = None
         self._body: list[bytes] = []
         self._body_size = 0
         self._head_only = False
         self._expects = False
+        self._keep_alive = False
+        self._empty = False  # a fresh h11 connection that has no bytes yet: it can only need data
         self._head_deadline: float | None = None
+
+    def _new_h11(self) -> h11.Connection:
+        return h11.Connection(h11.SERVER, max_incomplete_event_size=self.limits.max_header_size)
 
     # --- receiving ----------------------------------------------------------------
 
     def receive(self, data: bytes) -> None:
         """Bytes from the peer; b"" when it has closed its side."""
+        self._empty = False
         self._h11.receive_data(data)
 
     def next_event(self) -> Event:
         """What the I/O shell does next."""
+        if self._empty:
+            return _NEED_IDLE  # what h11 would answer, without the cost of asking it
         conn = self._h11
         while True:
             try:
@@ -195,6 +216,12 @@ class ServerProtocol:
         )
         self._head_only = event.method == b"HEAD"
         self._expects = "expect" in headers
+        # h11's own rule, which it keeps private: a request keeps the connection
+        # open unless it is HTTP/1.0 or says "Connection: close".
+        connection = headers.get("connection")
+        self._keep_alive = event.http_version >= b"1.1" and not (
+            connection is not None and "close" in (token.strip().lower() for token in connection.split(","))
+        )
         self._body_size = 0
         length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > self.limits.max_body_size:
@@ -220,6 +247,49 @@ class ServerProtocol:
         return b"" if phase is Phase.IDLE else error_bytes(408)
 
     # --- answering ------------------------------------------------------------------
+
+    def respond(self, status: int, headers: dict[str, str], body: bytes) -> bytes:
+        """A whole response whose body is `body` (only its head for HEAD); then ask next_request."""
+        made = self._plain_response(status, headers, body)
+        if made is None:
+            return self.head(status, headers, len(body)) + self.body(body) + self.end()
+        # h11 still waits for our response: it is written, and a fresh h11
+        # connection, the state start_next_cycle would leave, reads on from
+        # the bytes that came after the request. next_request sees it begun.
+        data, closed = self._h11.trailing_data
+        self._h11 = self._new_h11()
+        if data:
+            self._h11.receive_data(data)
+        if closed:
+            self._h11.receive_data(b"")  # (b"" is h11's word for the peer's end of stream)
+        self._empty = not data and not closed
+        self._request = None
+        return made
+
+    def _plain_response(self, status: int, headers: dict[str, str], body: bytes) -> bytes | None:
+        """The response's bytes, made here when h11 would have nothing to decide in them, else None.
+
+        h11's send path (event objects, their validation, its state machine)
+        costs more than parsing the request does. For a keep-alive request
+        that is wholly read and not an upgrade, and a response with a status
+        that has a body, headers h11 would accept unchanged and none of the
+        framing ones, h11 makes exactly these bytes: the status line, the
+        headers with lower-case names, content-length, the body.
+        """
+        if not (
+            self._keep_alive and 200 <= status < 1000 and status != 204 and status != 304
+            and self._h11.their_state is h11.DONE and self._h11.our_state is h11.SEND_RESPONSE
+        ):
+            return None
+        lines = [f"HTTP/1.1 {status:d} {phrase(status)}\r\n"]
+        for name, value in headers.items():
+            key = name.lower()
+            if key in _FRAMING or not _TOKEN.fullmatch(name) or not _FIELD_VALUE.fullmatch(value):
+                return None
+            lines.append(f"{key}: {value}\r\n")
+        lines.append(f"content-length: {len(body)}\r\n\r\n")
+        head = "".join(lines).encode("latin-1")
+        return head if self._head_only else head + body
 
     def head(self, status: int, headers: dict[str, str], length: int | None) -> bytes:
         """The response's status line and headers; `length` is the body's, or None for a body sent in chunks."""
@@ -252,10 +322,12 @@ class ServerProtocol:
     def error(self, status: int = 500) -> bytes:
         """A whole error response for the request being answered, before its head was made."""
         body = f"{status} {phrase(status)}\n".encode()
-        return self.head(status, {"content-type": "text/plain; charset=utf-8"}, len(body)) + self.body(body) + self.end()
+        return self.respond(status, {"content-type": "text/plain; charset=utf-8"}, body)
 
     def next_request(self) -> bool:
         """After a response: True if the connection may carry another request (keep-alive), else close it."""
+        if self._request is None:
+            return True  # respond began the next cycle
         conn = self._h11
         if conn.our_state is h11.DONE and conn.their_state is h11.DONE:
             conn.start_next_cycle()

@@ -234,7 +234,7 @@ async def _answer(app: Handler, id: int, protocol: ServerProtocol, request: Requ
         return True
     body = response.body
     if isinstance(body, (bytes, bytearray)):
-        socket.write(id, protocol.head(response.status, response.headers, len(body)) + protocol.body(body) + protocol.end())
+        socket.write(id, protocol.respond(response.status, response.headers, body))
         return True
     socket.write(id, protocol.head(response.status, response.headers, None))
     if not protocol.head_only:

@@ -17,7 +17,7 @@ from typing import Any, Awaitable, Callable
 
 import trio
 
-from .. import socket as skysocket
+from .. import socket as skysocket, supervisor
 from .._api import lifecycle, messages as api, tracing
 from .._api.coroutines import fork, wait, wakeup
 from .._api.reload import reload
@@ -55,6 +55,7 @@ HELP = {
     "setenv": "setenv key value",
     "clearcache": "clear the compiled service code cache",
     "reload": "reload address : run the service's file again in place, its state carried over",
+    "restart": "restart address : stop a supervised service and have its supervisor start it again",
     "trace": "trace [tag] : the recent hops of a trace (skypy.trace), or of every trace",
 }
 
@@ -159,11 +160,30 @@ async def cmd_help() -> Answer:
 
 
 async def cmd_list() -> Answer:
-    return {address(h): _describe(svc) for h, svc in _node().services.items()}
+    """Every service, in handle order; a supervisor's children indented under it."""
+    services = _node().services
+    tree = supervisor.tree()
+    supervised = {child for children in tree.values() for child in children}
+    lines: list[str] = []
+
+    def add(handle: int, depth: int) -> None:
+        svc = services.get(handle)
+        if svc is not None:
+            lines.append(f"{'  ' * depth}{address(handle)}\t{_describe(svc)}")
+            for child in tree.get(handle, ()):
+                add(child, depth + 1)
+
+    for handle in sorted(services):
+        if handle not in supervised:
+            add(handle, 0)
+    return "\n".join(lines)
 
 
 async def cmd_stat() -> Answer:
-    return {address(svc.handle): stat for svc, stat in (await _ask_all("STAT")).items()}
+    """Each service's debug STAT, and the node's count of messages sent to dead addresses."""
+    stats: Table = {address(svc.handle): stat for svc, stat in (await _ask_all("STAT")).items()}
+    stats["node"] = {"deadletters": _node().dead_letters.count}
+    return stats
 
 
 async def cmd_mem() -> Answer:
@@ -281,6 +301,15 @@ async def cmd_setenv(key: str | None = None, value: str | None = None) -> Answer
 async def cmd_clearcache() -> Answer:
     _node().loader.clear()
     return None
+
+
+async def cmd_restart(addr: str | None = None) -> Answer:
+    svc = _service(addr)
+    for sup, children in supervisor.tree().items():
+        if svc.handle in children:
+            handle = await supervisor.restart_child(sup, svc.handle)
+            return {address(handle): _describe(_node().services[handle])}
+    raise SkypyError(f"{address(svc.handle)} is not supervised: kill it, or start it under a supervisor")
 
 
 async def cmd_reload(addr: str | None = None) -> Answer:

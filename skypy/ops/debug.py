@@ -22,6 +22,7 @@ from typing import Any, Callable
 import trio
 
 from .._api import lifecycle, messages as api
+from .._core.bounded import BoundedMailbox
 from .._core.fiber import Fiber
 from .._core.message import address
 from .._core.protocol import Handler
@@ -74,6 +75,8 @@ def stat() -> dict[str, Any]:
     }
     if svc.endless:
         result["endless"] = True
+    if isinstance(svc.mailbox, BoundedMailbox) and svc.mailbox.dropped:
+        result["dropped"] = svc.mailbox.dropped  # messages its mailbox_limit refused
     return result
 
 

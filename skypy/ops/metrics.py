@@ -151,7 +151,7 @@ class NodeMetrics(Collector):
             links.add_metric([name], 1.0 if state is census.LinkState.CONNECTED else 0.0)
         yield links
         yield CounterMetricFamily(
-            "skypy_dead_letters", "Messages to dead or unknown addresses, dropped or refused", value=node.dead_letters
+            "skypy_dead_letters", "Messages to dead or unknown addresses, dropped or refused", value=node.dead_letters.count
         )
 
 

@@ -1,5 +1,7 @@
 """HoldingMailbox, sans I/O: answers pass, requests wait, and releasing restores arrival order."""
 
+from collections import deque
+
 from hypothesis import given, strategies as st
 
 from skypy._core.holding import HoldingMailbox
@@ -15,7 +17,7 @@ def message(n, ptype):
 @given(queued=st.lists(PTYPES), arriving=st.lists(st.tuples(PTYPES, st.booleans())))
 def test_released_messages_are_in_arrival_order_less_the_answers_taken(queued, arriving):
     sent = [message(n, ptype) for n, ptype in enumerate(queued)]
-    mailbox = HoldingMailbox(sent)
+    mailbox = HoldingMailbox(deque(sent))
     taken = []
     for n, (ptype, take) in enumerate(arriving, start=len(queued)):
         msg = message(n, ptype)

@@ -10,6 +10,7 @@ import trio
 import skypy
 from skypy import cluster
 from skypy.cluster import wire as cluster_wire
+from skypy.testing import wait_until
 from tests.helpers.cluster import STORE, Remote
 
 # Each test talks to a `skypy run` node in a process of its own.
@@ -171,3 +172,14 @@ async def test_a_node_marked_down_fails_at_once(node, db):
         await cluster.call("db", "@store", "echo", 2)
     cluster.reload({"db": db.address})
     assert await cluster.call("db", "@store", "echo", 3) == 3
+
+
+async def test_a_monitor_on_a_proxy_is_told_node_down_when_the_link_dies(node, db):
+    store = await cluster.proxy("db", "@store")
+    assert await skypy.call(store, "lua", "echo", "up") == "up"
+    told = []
+    skypy.monitor(store, lambda handle, reason: told.append((handle, reason)))
+    await db.stop()
+    await wait_until(lambda: told)
+    assert told == [(store, "node down")]
+    assert store not in node.node.services

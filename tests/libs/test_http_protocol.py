@@ -1,6 +1,7 @@
 """skypy.http's server protocol, sans I/O: bytes in, events and response bytes out."""
 
 import h11
+import pytest
 from hypothesis import given, strategies as st
 
 from skypy.http._serverproto import Closed, Limits, NeedData, Phase, Ready, Reject, Send, ServerProtocol
@@ -23,7 +24,12 @@ def feed(protocol: ServerProtocol, *chunks: bytes):
 
 
 def answer(protocol: ServerProtocol, body: bytes = b"ok") -> bytes:
-    return protocol.head(200, {"Content-Type": "text/plain"}, len(body)) + protocol.body(body) + protocol.end()
+    return protocol.respond(200, {"Content-Type": "text/plain"}, body)
+
+
+def h11_answer(protocol: ServerProtocol, status: int, headers: dict[str, str], body: bytes) -> bytes:
+    """The response made by h11's send path, event by event."""
+    return protocol.head(status, headers, len(body)) + protocol.body(body) + protocol.end()
 
 
 def test_a_request_comes_with_its_path_query_and_headers():
@@ -161,3 +167,62 @@ def test_responses_parse_back_as_http():
     client.receive_data(answer(protocol, b"body"))
     response = client.next_event()
     assert (response.status_code, bytes(client.next_event().data)) == (200, b"body")
+
+
+REQUESTS = [
+    GET,
+    b"HEAD / HTTP/1.1\r\nHost: h\r\n\r\n",
+    b"GET / HTTP/1.0\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, Close\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n",
+    b"POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\nhi",
+]
+NAMES = st.from_regex(r"[-!#$%&'*+.^_`|~0-9a-zA-Z]+", fullmatch=True) | st.sampled_from(
+    ["Content-Length", "transfer-encoding", "Connection", "Content-Type"]
+)
+VALUES = st.from_regex(r"([!-~\x80-\xff]+([ \t]+[!-~\x80-\xff]+)*)?", fullmatch=True)
+
+
+@given(
+    st.sampled_from(REQUESTS),
+    st.integers(200, 999) | st.sampled_from([204, 304]),
+    st.dictionaries(NAMES, VALUES, max_size=4),
+    st.binary(max_size=20),
+)
+def test_respond_makes_the_bytes_h11_makes_and_the_same_next_state(request, status, headers, body):
+    ours, theirs = ServerProtocol(), ServerProtocol()
+    feed(ours, request)
+    feed(theirs, request)
+    try:
+        expected = h11_answer(theirs, status, headers, body)
+    except h11.LocalProtocolError:  # a Content-Length the body does not have, or one where none may be
+        with pytest.raises(h11.LocalProtocolError):
+            ours.respond(status, headers, body)
+        return
+    assert ours.respond(status, headers, body) == expected
+    assert ours.next_request() == theirs.next_request()
+    if theirs.next_request():
+        assert ours.next_event() == theirs.next_event() == NeedData(Phase.IDLE)
+        follow = b"GET /next HTTP/1.1\r\nHost: h\r\n\r\n"
+        assert feed(ours, follow) == feed(theirs, follow)
+
+
+@pytest.mark.parametrize("value", ["a\r\nset-cookie: x=1", "a\nb", " padded"])
+def test_a_response_header_value_h11_refuses_is_refused(value):
+    protocol = ServerProtocol()
+    feed(protocol, GET)
+    with pytest.raises(h11.LocalProtocolError):
+        protocol.respond(200, {"x-value": value}, b"")
+
+
+def test_a_request_pipelined_before_the_peer_closed_is_read_and_then_the_end():
+    protocol = ServerProtocol()
+    protocol.receive(GET + POST)
+    protocol.receive(b"")
+    assert protocol.next_event().request.method == "GET"
+    answer(protocol)
+    assert protocol.next_request()
+    assert protocol.next_event().request.method == "POST"
+    answer(protocol)
+    assert protocol.next_request()
+    assert protocol.next_event() == Closed()

@@ -94,6 +94,50 @@ async def test_a_node_stuck_in_a_handler_stops_within_watchdog_stop_of_one_sigte
     assert "skypy: the node did not stop within 0.3 s: stopping at once" in await node.output()
 
 
+STOPS_GRACEFULLY = (
+    "import skypy\n"
+    "from skypy import supervisor\n"
+    "def worker(label):\n"
+    "    async def main():\n"
+    "        async def stopping():\n"
+    "            await skypy.sleep(0.05)  # still a service while it stops\n"
+    "            skypy.error(f'{label} stopped')\n"
+    "        skypy.on_stop(stopping)\n"
+    "    return main\n"
+    "async def main():\n"
+    "    children = [supervisor.child(worker(label), name=f'.{label}') for label in ('first', 'second')]\n"
+    "    await supervisor.start(children)\n"
+    "    await skypy.newservice(worker('newest'))\n"
+    "    skypy.error('ready')\n"
+)
+
+
+async def started(node: NodeProcess) -> None:
+    """Wait until `node` has finished starting: a stop signal then stops it, rather than cancelling
+    its start-up. A SIGHUP is handled (the log reopened) only from that moment."""
+    await node.wait_for("ready")
+    node.process.send_signal(signal.SIGHUP)
+    await node.wait_for("SIGHUP: log file reopened")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+async def test_a_signal_stops_services_gracefully_newest_first_and_the_log_keeps_it(start, tmp_path, signum):
+    node_config(tmp_path, STOPS_GRACEFULLY)
+    node = await start("run", "node.toml")
+    await started(node)
+    assert await node.stop(signum, timeout=10) == 0
+    stopped = [line.split("] ", 1)[1] for line in await node.output() if line.endswith(" stopped")]
+    assert stopped == ["newest stopped", "second stopped", "first stopped"]
+
+
+async def test_stop_hooks_over_the_shutdown_timeout_are_cut_short(start, tmp_path):
+    node_config(tmp_path, STOPS_GRACEFULLY.replace("0.05", "3600"), "[shutdown]\ntimeout = 0.5\n")
+    node = await start("run", "node.toml")
+    await started(node)
+    assert await node.stop(signal.SIGTERM, timeout=10) == 0
+    assert not [line for line in await node.output() if line.endswith(" stopped")]
+
+
 def free_ports(count: int) -> list[int]:
     """Ports nothing listens on right now, for a [cluster] table (the nodes listen on them)."""
     sockets = [socket.socket() for _ in range(count)]

@@ -143,3 +143,33 @@ async def test_getenv_also_reads_the_configs_own_keys(tmp_path):
     path = write(tmp_path, 'harbor = 3\n[env]\nregion = "eu"\n')
     async with open_test_node(path):
         assert (skypy.getenv("harbor"), skypy.getenv("region"), skypy.getenv("start")) == (3, "eu", None)
+
+
+def test_a_supervise_child_naming_no_service_is_named(tmp_path):
+    path = write(tmp_path, '[[supervise]]\nstrategy = "one_for_one"\n[[supervise.children]]\nservice = "nowhere"\n')
+    with pytest.raises(skypy.ConfigError, match=r"key 'supervise\[0\].children\[0\].service': no service 'nowhere'"):
+        config.load(path)
+
+
+def test_a_bad_supervise_strategy_is_named(tmp_path):
+    path = write(tmp_path, '[[supervise]]\nstrategy = "all_for_none"\n[[supervise.children]]\nservice = "simpledb"\n')
+    with pytest.raises(skypy.ConfigError, match=r"key 'supervise\[0\].strategy' must be one of one_for_one"):
+        config.load(path)
+
+
+async def test_supervise_trees_start_before_the_start_service(tmp_path):
+    (tmp_path / "first.py").write_text(
+        "import skypy\nasync def main():\n    skypy.setenv('db_seen', skypy.localname('.db') is not None)\n"
+    )
+    path = write(
+        tmp_path,
+        'start = "first"\nservice_path = ["."]\n'
+        '[[supervise]]\nstrategy = "one_for_all"\nintensity = 5\nperiod = 2.5\nname = ".sup"\n'
+        '[[supervise.children]]\nservice = "simpledb"\nname = ".db"\nrestart = "transient"\nshutdown = "infinity"\n',
+    )
+    async with open_test_node(path) as node:
+        from skypy import supervisor
+
+        assert node.node.env["db_seen"] is True
+        [db] = await supervisor.children(".sup")
+        assert db == (".db", node.localname(".db"), "transient")

@@ -82,7 +82,7 @@ async def test_help_lists_every_command(console):
     commands = table(await console.ask("help"))
     assert set(commands) == set(
         "help list stat mem gc info task exit kill start call ping inject netstat signal "
-        "logon logoff getenv setenv clearcache reload trace".split()
+        "logon logoff getenv setenv clearcache reload restart trace".split()
     )
 
 
@@ -381,3 +381,36 @@ async def test_start_passes_an_address_a_service_can_use(node, console, tmp_path
     echo = skypy.address(await skypy.newservice(echo_service))
     assert (await console.ask(f"start caller {echo}"))[-1] == "<CMD OK>"
     await node.wait_for_log("answer hi")
+
+
+async def test_list_indents_a_supervisors_children_under_it(console):
+    from skypy import supervisor
+
+    sup = await supervisor.start([supervisor.child(echo_service, name=".e1"), supervisor.child("simpledb")])
+    after = await skypy.newservice(echo_service)
+    lines = (await console.ask("list"))[:-1]
+    at = lines.index(f"{skypy.address(sup)}\tsupervisor one_for_one 3/5s")
+    assert lines[at + 1] == f"  {skypy.address(skypy.localname('.e1'))}\techo_service"
+    assert lines[at + 2].startswith("  ") and lines[at + 2].endswith("\tsimpledb")
+    assert lines[at + 3] == f"{skypy.address(after)}\techo_service"
+
+
+async def test_restart_restarts_a_supervised_service_under_its_name(console):
+    from skypy import supervisor
+
+    await supervisor.start([supervisor.child(echo_service, name=".e1")])
+    old = skypy.localname(".e1")
+    answer = table(await console.ask("restart .e1"))
+    new = skypy.localname(".e1")
+    assert new != old and answer == {skypy.address(new): "echo_service"}
+    lines = await console.ask(f"restart {skypy.address(skypy.self())}")
+    assert lines[-1] == "<CMD Error>" and "is not supervised" in lines[0]
+
+
+async def test_stat_counts_the_nodes_dead_letters(console):
+    addr = await skypy.newservice(echo_service)
+    await skypy.kill(addr)
+    skypy.send(addr, "lua")
+    skypy.send(addr, "lua")
+    stats = table(await console.ask("stat"))
+    assert stats["node"] == "deadletters:2"

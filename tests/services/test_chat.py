@@ -2,6 +2,7 @@
 
 import pytest
 
+import skypy
 from tests.helpers.chat import next_of
 
 
@@ -99,3 +100,14 @@ async def test_unknown_commands_and_bad_utf8_are_answered_with_errors(lobby):
     await client.send_packet(b"\xff\xfe")
     assert await client.recv_packet() == b"error unknown command: dance"
     assert await client.recv_packet() == b"error packet is not UTF-8"
+
+
+async def test_a_member_whose_agent_is_killed_leaves_the_lobby(lobby):
+    alice = await lobby.login("alice")
+    bob = await lobby.login("bob")
+    _, bobs_agent = sorted(s.handle for s in lobby.node.node.services.values() if s.label == "agent")
+    await skypy.kill(bobs_agent)
+    assert await next_of(alice, "left") == "left bob"
+    await bob.close()
+    again = await lobby.login("bob")  # the name is free again
+    await again.close()

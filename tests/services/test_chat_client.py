@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 import trio
 
-from skypy import netpack
+import skypy
+from skypy import netpack, supervisor
 from skypy.testing import NodeProcess
-from tests.helpers.chat import next_of
+from tests.helpers.chat import Lobby, next_of
 
 CLIENT = Path(__file__).parents[2] / "examples" / "chat_client.py"
 
@@ -136,3 +137,18 @@ async def test_skypy_run_serves_the_chat_lobby_of_the_default_config(default_con
         assert await alice.exit_status() == 0
     finally:
         assert await node.stop() == 0
+
+
+async def test_a_person_in_a_supervised_lobby_that_restarts_is_logged_in_again(node, run_client):
+    await supervisor.start([supervisor.child("lobby", name=".lobby")])
+    lobby = await Lobby.start(node)
+    alice = await run_client(lobby.port, "alice")
+    assert await alice.read_line() == "* alice joined"
+    assert (await alice.read_line()).startswith("* type to talk")
+    await skypy.kill(".lobby")
+    assert await alice.read_line() == "! lobby restarted"
+    # Its login may meet the new lobby still starting, and be told again (and log in again).
+    line = await alice.read_line()
+    while line == "! lobby restarted":
+        line = await alice.read_line()
+    assert line == "* alice joined"
