@@ -12,7 +12,7 @@ import pytest
 import trio
 
 import skypy
-from skypy import websocket
+from skypy import supervisor, websocket
 from skypy._core.config import build
 from tests.helpers.web import TIMEOUT, curl, exchange, start_web_console, title_served_by_skypy_run
 
@@ -67,7 +67,7 @@ async def test_the_live_socket_sends_the_history_then_a_sample_each_second_with_
     assert rows[skypy.address(worker)]["label"] == "echo"
     assert rows[skypy.address(node.localname(".logger"))]["name"] == ".logger"
     assert set(rows[skypy.address(worker)]) == {
-        "address", "name", "label", "messages", "rate", "mailbox", "cpu", "coroutines", "memory",
+        "address", "name", "label", "messages", "rate", "mailbox", "cpu", "coroutines", "memory", "supervisor",
     }
     assert tick["node"]["services"] == len(rows)
     assert {"uptime", "rate", "cpu", "rss", "sockets", "links"} <= set(tick["node"])
@@ -122,6 +122,43 @@ async def test_with_the_token_the_page_kills_a_service_and_logs_its_messages(nod
     await ws.close()
 
 
+async def start_supervised(node) -> tuple[int, int]:
+    """A supervisor of one echo child named .echo: (supervisor, child)."""
+    sup = await node.call(await node.newservice(_supervising), "lua")
+    return sup, node.localname(".echo")
+
+
+async def _supervising() -> None:
+    async def start(session: int, source: int) -> None:
+        skypy.ret(await supervisor.start([supervisor.child(echo, name=".echo")]))
+
+    skypy.dispatch("lua", start)
+
+
+async def test_a_supervised_service_shows_its_supervisor(node):
+    base = await start_web_console(node)
+    sup, child = await start_supervised(node)
+    ws = await open_live(base)
+    rows = {row["address"]: row for row in (await next_of(ws, "tick"))["services"]}
+    assert rows[skypy.address(child)]["supervisor"] == skypy.address(sup)
+    assert rows[skypy.address(sup)]["supervisor"] == ""
+    await ws.close()
+
+
+@with_token
+async def test_with_the_token_the_page_restarts_a_supervised_service_and_only_those(node):
+    base = await configured_page(node)
+    _, child = await start_supervised(node)
+    ws = await open_live(base)
+    restarted = await ask(ws, "result", op="restart", address=skypy.address(child), token=TOKEN)
+    assert restarted["ok"] is True
+    assert node.localname(".echo") != child and restarted["text"].endswith(skypy.address(node.localname(".echo")))
+    lone = await node.newservice(echo)
+    refused = await ask(ws, "result", op="restart", address=skypy.address(lone), token=TOKEN)
+    assert refused["ok"] is False and "is not supervised" in refused["text"]
+    await ws.close()
+
+
 async def test_a_request_for_a_host_that_is_not_loopback_is_refused(node):
     base = await start_web_console(node)
     port = int(base.rsplit(":", 1)[1])
@@ -165,6 +202,11 @@ def browse(url: str, start_service: Any, screenshot: Path) -> dict[str, Any]:
             page.wait_for_selector("#services tbody tr")
             address = start_service()
             page.wait_for_selector(f'#services tr[data-address="{address}"]', timeout=2000)
+            # Sorted by address (the default), a supervised service follows its supervisor, a level down.
+            tree = page.evaluate(
+                """() => [...document.querySelectorAll('#services tbody tr')].map(
+                    (tr) => [tr.dataset.address, Number(tr.dataset.depth)])"""
+            )
             page.click('#services th[data-key="messages"]')
             by_messages = [int(t) for t in page.locator("#services tbody td:nth-child(4)").all_inner_texts()]
             page.click('#services th[data-key="label"]')
@@ -181,8 +223,9 @@ def browse(url: str, start_service: Any, screenshot: Path) -> dict[str, Any]:
             )
             page.click(f'#services tr[data-address="{address}"]')
             page.wait_for_function("document.querySelector('#detail-logs').textContent.includes('busy')")
+            page.click('#services th[data-key="address"]')  # the tree, for the screenshot
             page.screenshot(path=str(screenshot), full_page=True)
-            return {"by_messages": by_messages, "by_label": by_label, "drawn": drawn}
+            return {"by_messages": by_messages, "by_label": by_label, "drawn": drawn, "tree": tree}
         finally:
             browser.close()
 
@@ -191,6 +234,7 @@ def browse(url: str, start_service: Any, screenshot: Path) -> dict[str, Any]:
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed (.ci/run installs it)")
 async def test_the_page_in_a_browser_shows_new_services_sorts_and_draws(node, tmp_path):
     base = await start_web_console(node)
+    sup, child = await start_supervised(node)
     chatty = await node.newservice(echo)
 
     async def chat() -> None:  # some traffic for the charts and the table
@@ -214,4 +258,7 @@ async def test_the_page_in_a_browser_shows_new_services_sorts_and_draws(node, tm
     assert seen["by_messages"] == sorted(seen["by_messages"], reverse=True)
     assert seen["by_label"] == sorted(seen["by_label"], key=str.lower) or seen["by_label"] == sorted(seen["by_label"])
     assert seen["drawn"] > 50  # the line of the messages/s chart, in its colour
+    tree = seen["tree"]
+    at = tree.index([skypy.address(sup), 0])
+    assert tree[at + 1] == [skypy.address(child), 1]
     assert screenshot.stat().st_size > 10_000

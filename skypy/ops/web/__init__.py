@@ -8,7 +8,8 @@ fetched from elsewhere, charts drawn on canvases by the page itself).
 samples, then a ``tick`` each second (live.py), and answers to what the
 page asks (JSON objects, one a text frame): ``{"op": "detail", "address":
 ":0000000a"}`` for a service's coroutines, log lines and info;
-``{"op": "kill" | "logon" | "logoff", "address": ..., "token": ...}``;
+``{"op": "kill" | "restart" | "logon" | "logoff", "address": ..., "token": ...}``
+(restart: by its supervisor);
 ``{"op": "trace", "tag": ...}`` for the node's recent hops of a trace.
 ``GET /metrics`` is metrics.py's exposition.
 
@@ -25,7 +26,7 @@ from typing import Any
 
 import trio
 
-from ... import http, websocket
+from ... import http, supervisor, websocket
 from ..._api import lifecycle, messages as api, tracing
 from ..._api.coroutines import fork, sleep
 from ..._core.message import address, handle as parse_address
@@ -120,7 +121,7 @@ class _Page(http.Router):
                 "task": await _ask(svc.handle, "TASK"), "info": repr(await _ask(svc.handle, "INFO")),
                 "logs": self.live.log_lines(svc.handle),
             }
-        if op not in ("kill", "logon", "logoff"):
+        if op not in ("kill", "restart", "logon", "logoff"):
             raise SkypyError(f"no such request: {op!r}")
         if not guard.authorized(str(request.get("token", "")), token()):
             why = "a wrong token" if token() is not None else "no [web] token in the node's config"
@@ -128,6 +129,8 @@ class _Page(http.Router):
         if op == "kill":
             await lifecycle.kill(svc.handle)
             text = f"killed {where}"
+        elif op == "restart":
+            text = f"restarted {where} as {address(await _restart(svc.handle))}"
         elif op == "logon":
             text = f"logging {where}'s messages to {msglog.logon(svc).path}"
         else:
@@ -145,6 +148,14 @@ class _Page(http.Router):
                     ws.send(tick)
                 except SkypyError:  # closed, or its socket gone: its reader ends it
                     self.pages.discard(ws)
+
+
+async def _restart(handle: int) -> int:
+    """Have the supervisor of `handle` stop it and start it again; the new handle."""
+    for sup, children in supervisor.tree().items():
+        if handle in children:
+            return await supervisor.restart_child(sup, handle)
+    raise SkypyError(f"{address(handle)} is not supervised: only a supervisor can start it again")
 
 
 async def _ask(handle: int, command: str) -> Any:

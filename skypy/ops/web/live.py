@@ -15,7 +15,8 @@ from typing import Any
 
 import trio
 
-from ... import socket as skysocket
+from ... import socket as skysocket, supervisor
+from ..._core.message import address
 from ..._core.node import Node
 from ..._core.service import Service
 from .. import census
@@ -65,6 +66,7 @@ class Live:
         then, cpu_then, messages_then = self._last
         elapsed = max(now - then, 1e-9)
         names = census.names_by_handle(node)
+        supervisors = {child: sup for sup, children in supervisor.tree().items() for child in children}
         self._round = (self._round + 1) % MEMORY_ROUNDS
         rows, total, last = [], self.retired_messages, self._messages
         for svc in list(node.services.values()):
@@ -74,6 +76,8 @@ class Live:
             row = fig.row()
             row["rate"] = round((fig.messages - last.get(svc.handle, fig.messages)) / elapsed, 1)
             row["memory"] = round(self.memory[svc.handle], 1)
+            sup = supervisors.get(svc.handle)
+            row["supervisor"] = "" if sup is None else address(sup)
             last[svc.handle] = fig.messages
             total += fig.messages
             rows.append(row)

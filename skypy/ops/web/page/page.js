@@ -47,22 +47,43 @@ function compare(a, b) {
   return sortDescending ? -order : order;
 }
 
+// Sorted by address, supervised services follow their supervisor, indented: the supervision tree.
+function treeOrder(shown) {
+  const children = new Map(), present = new Set(shown.map((r) => r.address)), out = [];
+  for (const r of shown) {
+    if (r.supervisor && present.has(r.supervisor)) {
+      if (!children.has(r.supervisor)) children.set(r.supervisor, []);
+      children.get(r.supervisor).push(r);
+    }
+  }
+  const add = (r, depth) => {
+    out.push([r, depth]);
+    for (const child of children.get(r.address) || []) add(child, depth + 1);
+  };
+  for (const r of shown) if (!(r.supervisor && present.has(r.supervisor))) add(r, 0);
+  return out;
+}
+
 function showTable() {
   const filter = $("#filter").value.trim().toLowerCase();
   const shown = rows.filter((r) => !filter || [r.address, r.name, r.label].some((v) => v.toLowerCase().includes(filter)));
   shown.sort(compare);
+  const ordered = sortKey === "address" ? treeOrder(shown) : shown.map((r) => [r, 0]);
   const body = $("#services tbody");
-  body.replaceChildren(...shown.map((r) => {
+  body.replaceChildren(...ordered.map(([r, depth]) => {
     const tr = document.createElement("tr");
     tr.dataset.address = r.address;
+    tr.dataset.depth = depth;
     if (r.address === selected) tr.className = "selected";
-    for (const key of ["address", "name", "label", "messages", "rate", "mailbox", "cpu", "coroutines", "memory"]) {
+    for (const key of ["address", "name", "label", "messages", "rate", "mailbox", "cpu", "coroutines", "memory", "supervisor"]) {
       const td = document.createElement("td");
       td.textContent = r[key];
       td.title = r[key];
       if (typeof r[key] === "number") td.className = "num";
       tr.append(td);
     }
+    tr.firstChild.style.paddingLeft = 0.6 + 1.2 * depth + "em";
+    if (depth) tr.firstChild.textContent = "└ " + r.address;
     return tr;
   }));
   for (const th of document.querySelectorAll("#services th")) {
@@ -118,6 +139,8 @@ function drawCharts() {
 function showDetail(d) {
   if (d.address !== selected) return;
   $("#detail-title").textContent = d.address + " " + d.label;
+  const row = rows.find((r) => r.address === selected);
+  $("#restart").disabled = !(row && row.supervisor);
   const task = d.task && typeof d.task === "object" ? Object.entries(d.task).map(([k, v]) => k + "\n" + v).join("\n\n") : String(d.task);
   $("#detail-task").textContent = task || "(no suspended coroutines)";
   $("#detail-logs").textContent = d.logs.join("\n") || "(none)";
