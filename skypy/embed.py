@@ -20,7 +20,7 @@ from ._core.monitors import ExitReason
 from ._core.node import CrashHook, LogHook, Node, new_node
 from ._core.service import Service
 from .errors import CallError, StartError
-from .ops import debug
+from .ops import debug, otlp
 
 __all__ = ["RunningNode", "open_node"]
 
@@ -141,6 +141,10 @@ async def open_node(
     failure: BaseException | None = None
     collector = _Collector(settings.gc)
     collector.apply()
+    # Only a node that asks for it imports OpenTelemetry.
+    export = otlp.SpanExport(node, settings.trace["otlp"]) if "otlp" in settings.trace else None
+    if export is not None:
+        node.extensions["otlp"] = export
     try:
         async with trio.open_nursery() as nursery:
             node.nursery = nursery
@@ -171,8 +175,16 @@ async def open_node(
                     node.close()
     finally:
         collector.restore()
+        if export is not None:
+            await _stop_export(export)
     if failure is not None:
         raise failure
+
+
+async def _stop_export(export: otlp.SpanExport) -> None:
+    """Send the spans left, from a thread (the collector may be served by this very trio run), for 5 s at most."""
+    with trio.CancelScope(shield=True), trio.move_on_after(5):
+        await trio.to_thread.run_sync(export.shutdown, abandon_on_cancel=True)
 
 
 class _Collector:

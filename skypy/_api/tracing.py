@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 from collections import deque
-from typing import Iterator, NamedTuple
+from typing import Callable, Iterator, NamedTuple
 
 import trio
 
@@ -28,7 +28,7 @@ from .._core.protocol import Handler
 from .._core.service import Service
 from ..errors import SkypyError
 
-__all__ = ["HANDLER", "HOPS_KEPT", "Hop", "hops", "marker", "trace", "traced", "tracetag"]
+__all__ = ["HANDLER", "HOPS_KEPT", "Hop", "TraceLog", "hops", "marker", "trace", "traced", "tracetag"]
 
 HOPS_KEPT = 10_000  # the node's most recent hops, of all traces
 
@@ -42,8 +42,17 @@ class Hop(NamedTuple):
     text: str  # "call :0000000b", "send .name", "begin"
 
 
-def _recent_hops() -> deque[Hop]:
-    return deque(maxlen=HOPS_KEPT)
+class TraceLog:
+    """A node's recent hops, and who else is told of each (the OpenTelemetry export)."""
+
+    def __init__(self) -> None:
+        self.recent: deque[Hop] = deque(maxlen=HOPS_KEPT)
+        self.listeners: list[Callable[[Hop], None]] = []
+
+    @classmethod
+    def of(cls, node: Node) -> TraceLog:
+        """The node's trace log, made on first use."""
+        return node.extension("trace", cls)
 
 
 def _running() -> Service:
@@ -55,8 +64,11 @@ def _running() -> Service:
 
 def _log(svc: Service, tag: str, text: str) -> None:
     node = svc.node
-    recent: deque[Hop] = node.extension("trace", _recent_hops)
-    recent.append(Hop(trio.current_time() - node.started_at, tag, svc.handle, text))
+    log = TraceLog.of(node)
+    hop = Hop(trio.current_time() - node.started_at, tag, svc.handle, text)
+    log.recent.append(hop)
+    for listener in log.listeners:
+        listener(hop)
     node.log(svc.handle, f"<TRACE {tag}> {text}")
 
 
@@ -99,8 +111,7 @@ def traced(tag: str | None) -> Iterator[None]:
 
 def hops(node: Node, tag: str | None = None) -> list[Hop]:
     """The node's recent hops of trace `tag` (of every trace if None), oldest first."""
-    recent: deque[Hop] = node.extensions.get("trace", deque())
-    return [hop for hop in recent if tag is None or hop.tag == tag]
+    return [hop for hop in TraceLog.of(node).recent if tag is None or hop.tag == tag]
 
 
 def _received(session: int, source: int, tag: str) -> None:

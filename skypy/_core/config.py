@@ -58,6 +58,8 @@ class Config:
     # Log lines: `level` (the lowest written: "debug", "info", "warning",
     # "error") and `format` ("skynet" lines, or "json" objects).
     log: dict[str, Any] = attrs.Factory(dict)
+    # Traces: `otlp`, the URL of an OTLP/HTTP collector their hops go to as spans.
+    trace: dict[str, Any] = attrs.Factory(dict)
     cluster: dict[str, Any] = attrs.Factory(dict)
     node: str | None = None
     nodes: list[str] = attrs.Factory(list)
@@ -154,6 +156,7 @@ _CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
         lambda v: isinstance(v, dict) or v is False or v is None,
     ),
     "log": ("a table (level, format)", lambda v: isinstance(v, dict)),
+    "trace": ("a table (otlp)", lambda v: isinstance(v, dict)),
     "watchdog": ("a table (endless, interrupt, signal)", lambda v: isinstance(v, dict)),
     "datacenter": ("a table (node)", lambda v: isinstance(v, dict)),
     "gc": ("a table (threshold, freeze)", lambda v: isinstance(v, dict)),
@@ -200,6 +203,14 @@ LOG_LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 _LOG_CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "level": ('one of "debug", "info", "warning", "error"', lambda v: v in LOG_LEVELS),
     "format": ('"skynet" (lines as skynet writes them) or "json" (one object a line)', lambda v: v in ("skynet", "json")),
+}
+
+
+_TRACE_CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "otlp": (
+        'the URL of an OTLP/HTTP collector, such as "http://127.0.0.1:4318/v1/traces"',
+        lambda v: isinstance(v, str) and v.startswith(("http://", "https://")),
+    ),
 }
 
 
@@ -311,6 +322,8 @@ def build(source: str, values: dict[str, Any], base_dir: Path | None = None, bas
         _check(source, values["web"], _WEB_CHECKS, "web.")
     if isinstance(values.get("log"), dict):
         _check(source, values["log"], _LOG_CHECKS, "log.")
+    if isinstance(values.get("trace"), dict):
+        _check(source, values["trace"], _TRACE_CHECKS, "trace.")
     if isinstance(values.get("watchdog"), dict):
         _check(source, values["watchdog"], _WATCHDOG_CHECKS, "watchdog.")
     if isinstance(values.get("datacenter"), dict):
