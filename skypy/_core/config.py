@@ -290,6 +290,13 @@ SKYNET_KEYS = {
 }
 
 
+# The tables whose keys are checked one by one, and their checks.
+_TABLE_CHECKS = {
+    "console": _CONSOLE_CHECKS, "web": _WEB_CHECKS, "log": _LOG_CHECKS, "trace": _TRACE_CHECKS,
+    "watchdog": _WATCHDOG_CHECKS, "datacenter": _DATACENTER_CHECKS, "gc": _GC_CHECKS, "shutdown": _SHUTDOWN_CHECKS,
+}
+
+
 def _check(source: str, table: dict[str, Any], checks: dict[str, tuple[str, Callable[[Any], bool]]], prefix: str = "") -> None:
     for key, value in table.items():
         if key not in checks:
@@ -316,22 +323,9 @@ def _merged(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 def build(source: str, values: dict[str, Any], base_dir: Path | None = None, base: Config | None = None) -> Config:
     """A Config from `values` checked key by key, merged over `base`; relative paths are taken from `base_dir`."""
     _check(source, values, _CHECKS)
-    if isinstance(values.get("console"), dict):
-        _check(source, values["console"], _CONSOLE_CHECKS, "console.")
-    if isinstance(values.get("web"), dict):
-        _check(source, values["web"], _WEB_CHECKS, "web.")
-    if isinstance(values.get("log"), dict):
-        _check(source, values["log"], _LOG_CHECKS, "log.")
-    if isinstance(values.get("trace"), dict):
-        _check(source, values["trace"], _TRACE_CHECKS, "trace.")
-    if isinstance(values.get("watchdog"), dict):
-        _check(source, values["watchdog"], _WATCHDOG_CHECKS, "watchdog.")
-    if isinstance(values.get("datacenter"), dict):
-        _check(source, values["datacenter"], _DATACENTER_CHECKS, "datacenter.")
-    if isinstance(values.get("gc"), dict):
-        _check(source, values["gc"], _GC_CHECKS, "gc.")
-    if isinstance(values.get("shutdown"), dict):
-        _check(source, values["shutdown"], _SHUTDOWN_CHECKS, "shutdown.")
+    for key, checks in _TABLE_CHECKS.items():
+        if isinstance(values.get(key), dict):
+            _check(source, values[key], checks, f"{key}.")
     for i, tree in enumerate(values.get("supervise") or []):
         _check(source, tree, _SUPERVISE_CHECKS, f"supervise[{i}].")
         if "children" not in tree:
