@@ -12,6 +12,7 @@ from time import perf_counter
 from typing import Any, Callable, Literal
 
 import trio
+from trio.lowlevel import current_task
 
 from .._core.bounded import set_limit
 from .._core.current import current
@@ -108,7 +109,9 @@ def _request(
     msg = (svc.handle, session, pid, args if pack is None else pack(*args))
     if svc.request.trace is not None:
         node.post(dest, marker(svc, "call", dest))
-    if callee.turn.holder is None and svc.holds_turn() and callee is not svc:
+    running, holder = svc.running, svc.turn.holder  # svc.holds_turn(), inlined: the hot path
+    holding = holder is running if running is not None else holder is current_task()
+    if callee.turn.holder is None and holding and callee is not svc:
         node.run_inline(callee, msg)
         values = svc.take_answer(session)
         if values is not NOT_YET:
@@ -158,7 +161,8 @@ async def call(addr: Address, ptype: str | int, *args: Any, timeout: float | Non
     except (CallError, trio.TooSlowError) as exc:
         _failed(svc, exc)
         raise
-    return values_of(values)
+    # values_of, inlined
+    return None if not values else values[0] if len(values) == 1 else values
 
 
 async def rawcall(addr: Address, ptype: str | int, *args: Any, timeout: float | None = None) -> tuple[Any, ...]:
@@ -285,7 +289,10 @@ def dispatch_commands(table: dict[Any, Callable[..., Any]], ptype: str | int = "
 
 def ret(*values: Any) -> bool:
     """Answer the request being served; False for a plain send, an error if already answered."""
-    svc = running()
+    try:
+        svc = current.get()  # running(), inlined: every answer comes this way
+    except LookupError:
+        raise _outside_any_service() from None
     request = svc.request
     if request.answered:
         raise ResponseError(f"No session: {address(svc.handle)} already answered this request")

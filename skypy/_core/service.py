@@ -736,7 +736,8 @@ class Service:
             elif session:
                 self.node.log(self.handle, f"Unknown session : {session} from {address(source)}", logging.WARNING)
             return None
-        if isinstance(waiter, TimeoutCallback):
+        if type(waiter) is not Fiber:
+            assert isinstance(waiter, TimeoutCallback)
             return self.invoke(ServedRequest(0, 0), waiter.fn, (), False, "timeout callback")
         if ptype == PTYPE_RESPONSE:
             value: outcome.Outcome[Any] = outcome.Value(payload)

@@ -128,6 +128,19 @@ class SocketPool:
             s.want = None
             self.svc.wakeup(s)
 
+    def interrupt(self, id: int) -> None:
+        """End the read waiting on `id`, if one does, with no bytes (b""); the socket stays as it is.
+
+        For a library that times its reads itself (skypy.http's sweeper)
+        rather than with a trio cancel scope around each, which would give
+        the reading coroutine a trio task of its own.
+        """
+        s = self.socks.get(id)
+        if s is not None and s.want is not None:
+            s.want = None
+            s.result = b""
+            self.svc.wakeup(s)
+
     # --- blocking on a socket -------------------------------------------------
 
     async def wait(self, s: Sock, want: Want) -> bytes | None:

@@ -19,6 +19,7 @@ import trio
 
 from .. import socket, websocket
 from .._api import coroutines as _coroutines, lifecycle as _lifecycle, messages as _messages
+from .._net.pool import SocketPool
 from ._message import Handler, Request, Response
 from ._serverproto import Closed, Limits, NeedData, Ready, Reject, Send, ServerProtocol
 from .router import Router, WebSocketHandler
@@ -96,13 +97,14 @@ def agent(app: Handler, *, limits: Limits = DEFAULT_LIMITS, max_message_size: in
 
 
 class _Watch:
-    """One connection's read deadline: its cancel scope, and when to cancel it (inf while no read waits)."""
+    """One connection's read deadline (inf while no read waits), and whether it passed."""
 
-    __slots__ = ("scope", "deadline")
+    __slots__ = ("id", "deadline", "expired")
 
-    def __init__(self, scope: trio.CancelScope) -> None:
-        self.scope = scope
+    def __init__(self, id: int) -> None:
+        self.id = id
         self.deadline = math.inf
+        self.expired = False
 
 
 class _Sweeper:
@@ -110,7 +112,9 @@ class _Sweeper:
 
     A connection's reads are timed by a deadline it writes (two float stores
     per request) rather than a trio deadline of its own, whose moves cost
-    several times more. The check runs every quarter of the shortest
+    several times more, and which would give each connection's coroutine a
+    trio task of its own (a cancel scope is a task's). A read past its
+    deadline is ended with no bytes (SocketPool.interrupt). The check runs every quarter of the shortest
     timeout (between 10 ms and 1 s) while there are connections, so a read
     times out at most that much late. It runs in the service, so it only
     ever sees a connection suspended: in a read (its deadline set) or in a
@@ -148,7 +152,9 @@ class _Sweeper:
                 now = trio.current_time()
                 for watch in self.watches:
                     if watch.deadline <= now:
-                        watch.scope.cancel()
+                        watch.deadline = math.inf
+                        watch.expired = True
+                        SocketPool.mine().interrupt(watch.id)
         finally:
             # Ended: no connection left, or the service is exiting. A later
             # connection starts a new sweeper.
@@ -173,49 +179,48 @@ async def serve_connection(
     protocol = ServerProtocol(limits)
     eof = False
     reading: NeedData | None = None  # what the read in progress waits for
-    watch = _Watch(trio.CancelScope())
+    watch = _Watch(id)
     sweeper = _Sweeper.mine()
     sweeper.add(watch, limits)
     try:
-        with watch.scope:
-            while True:
-                event = protocol.next_event()
-                if type(event) is NeedData:
-                    if eof:
-                        break
-                    reading = event
-                    now = trio.current_time()
-                    watch.deadline = now + protocol.wait_time(event.phase, now)
-                    try:
-                        data = await socket.read(id)
-                    except socket.SocketClosed as exc:
-                        data = exc.rest
-                    watch.deadline = math.inf
-                    if watch.scope.cancel_called:
-                        break  # the bytes came as the deadline passed: timed out all the same
-                    reading = None
-                    eof = not data
-                    protocol.receive(data)
-                elif type(event) is Ready:
-                    event.request.client = client
-                    if event.upgrade == "websocket" and isinstance(app, Router):
-                        ws_handler = app.find_websocket(event.request)
-                        if ws_handler is not None:
-                            await _serve_websocket(ws_handler, id, event.request, protocol.upgraded(), max_message_size)
-                            return
-                    if not await _answer(app, id, protocol, event.request):
-                        break
-                    if not protocol.next_request():
-                        break
-                elif type(event) is Send:
-                    socket.write(id, event.data)
-                elif type(event) is Reject:
-                    socket.write(id, event.data)
+        while True:
+            event = protocol.next_event()
+            if type(event) is NeedData:
+                if eof:
                     break
-                else:
-                    assert type(event) is Closed
+                reading = event
+                now = trio.current_time()
+                watch.deadline = now + protocol.wait_time(event.phase, now)
+                try:
+                    data = await socket.read(id)
+                except socket.SocketClosed as exc:
+                    data = exc.rest
+                watch.deadline = math.inf
+                if watch.expired:
+                    break  # interrupted, or the bytes came as the deadline passed: timed out
+                reading = None
+                eof = not data
+                protocol.receive(data)
+            elif type(event) is Ready:
+                event.request.client = client
+                if event.upgrade == "websocket" and isinstance(app, Router):
+                    ws_handler = app.find_websocket(event.request)
+                    if ws_handler is not None:
+                        await _serve_websocket(ws_handler, id, event.request, protocol.upgraded(), max_message_size)
+                        return
+                if not await _answer(app, id, protocol, event.request):
                     break
-        if watch.scope.cancel_called and reading is not None:
+                if not protocol.next_request():
+                    break
+            elif type(event) is Send:
+                socket.write(id, event.data)
+            elif type(event) is Reject:
+                socket.write(id, event.data)
+                break
+            else:
+                assert type(event) is Closed
+                break
+        if watch.expired and reading is not None:
             socket.write(id, protocol.timed_out(reading.phase))
     finally:
         sweeper.remove(watch)
