@@ -9,8 +9,8 @@ suspends for a skypy primitive (a call's answer, a wakeup, a sleep) yields
 it. A hundred coroutines waiting on calls cost the loop task one step for
 every batch of answers, not a task switch each.
 
-A coroutine that awaits trio itself (a trio sleep, an event, a socket it
-reads itself) or suspends inside a cancel scope it opened needs a trio task:
+A coroutine that awaits trio itself (a trio sleep, an event, a trio
+stream) or suspends inside a cancel scope it opened needs a trio task:
 trio's primitives register the running task, and a cancel scope belongs to
 the task that entered it. The task that was resuming it is exactly that
 task, so it stays with the coroutine from then on (its *carrier*), and the

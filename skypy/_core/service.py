@@ -211,8 +211,8 @@ class Service:
     async def carried(self) -> Fiber:
         """The running coroutine, moved to a trio task of its own if it has none (see fiber.py).
 
-        For code that hands the turn about itself (Service.unlocked, a socket
-        read in the coroutine's own task), which only a task can do.
+        For code that hands the turn about itself (`unlocked` releases it and
+        waits to get it back), which only a task can do.
         """
         fiber = self.running
         assert fiber is not None, "not in a coroutine of this service"
