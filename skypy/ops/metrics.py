@@ -8,8 +8,8 @@ exceptions are calls, watched through the node's `call_meter`, and retired
 services, whose totals are kept per label through the node's
 `retire_hooks` so that counters never go down when services come and go.
 
-Timing every call would cost a fifth of a call's time (measured with
-bench/messages.py), so one call in CALL_SAMPLE is timed, and counts in
+Timing every call cost a fifth of a call's time (540 ns of 2.8 µs, a
+loop of calls measured alone), so one call in CALL_SAMPLE is timed, and counts in
 the histogram for CALL_SAMPLE calls, as statsd scales a sampled counter:
 its quantiles are those of a uniform sample of calls, and its count grows
 as the calls do. Failed calls are all counted.
