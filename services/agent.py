@@ -14,7 +14,7 @@ member's lines the same way.
 
 import re
 from collections import deque
-from typing import Any, Awaitable
+from typing import Any, Awaitable, Callable
 
 import skypy
 from skypy import netpack, socket
@@ -48,19 +48,30 @@ def on_packet(session: int, source: int, _fd: int, packet: bytes) -> Any:
     if backlog is not None:
         backlog.append(packet)
         return None
-    step = serve(packet)
-    return None if step is None else drain(step)
+    command = parse(packet)
+    if command is None:
+        return None
+    handler, arg = command
+    if handler in WAITS:
+        # Made inside the coroutine, not here: a coroutine of a service that
+        # ends before it starts is closed unstarted, and would leave this one
+        # never awaited.
+        return drain(handler, arg)
+    return handler(arg)
 
 
-async def drain(step: Awaitable[None]) -> None:
+async def drain(handler: Callable[[str], Awaitable[None]], arg: str) -> None:
+    """Run a command that waits for the lobby, then the packets that came meanwhile, in order."""
     global backlog
     backlog = deque()
     try:
-        await step
+        await handler(arg)
         while backlog:
-            step = serve(backlog.popleft())
-            if step is not None:
-                await step
+            command = parse(backlog.popleft())
+            if command is not None:
+                step = command[0](command[1])
+                if step is not None:
+                    await step
     except skypy.CallError as exc:
         if isinstance(lobby, str):
             # Its supervisor is starting a new lobby. A member is told by the
@@ -76,27 +87,29 @@ async def drain(step: Awaitable[None]) -> None:
         backlog = None
 
 
-def serve(packet: bytes) -> Awaitable[None] | None:
-    """Carry out one client command; an awaitable when it must wait for the lobby."""
+def parse(packet: bytes) -> tuple[Callable[[str], Awaitable[None] | None], str] | None:
+    """The command a client packet asks for, and its argument; None once an error is replied."""
     global told
     told = False
     try:
         text = packet.decode()
     except UnicodeDecodeError:
-        return reply("error packet is not UTF-8")
+        reply("error packet is not UTF-8")
+        return None
     command, _, arg = text.partition(" ")
     handler = COMMANDS.get(command)
     if handler is None:
-        return reply(f"error unknown command: {command[:32]}")
-    return handler(arg)
+        reply(f"error unknown command: {command[:32]}")
+        return None
+    return handler, arg
 
 
-def login(arg: str) -> Awaitable[None] | None:
+async def login(arg: str) -> None:
     if name is not None:
         return reply("error already logged in")
     if not NAME.fullmatch(arg):
         return reply("error bad name: 1 to 16 of A-Z a-z 0-9 _ -")
-    return join(arg)
+    await join(arg)
 
 
 async def join(wanted: str) -> None:
@@ -149,7 +162,10 @@ async def quit(arg: str) -> None:
     skypy.send(gate, "lua", "kick", fd)  # it flushes "bye", then closes
 
 
-COMMANDS = {"login": login, "say": say, "who": who, "quit": quit}
+COMMANDS: dict[str, Callable[[str], Awaitable[None] | None]] = {"login": login, "say": say, "who": who, "quit": quit}
+# The commands that may wait for the lobby: each runs as a coroutine, and the
+# client's next packets wait behind it, so replies keep their order.
+WAITS = frozenset({login, who, quit})
 
 
 def disconnect() -> None:

@@ -608,6 +608,8 @@ class Service:
 
         They run their ``finally`` blocks now (GeneratorExit where they
         wait), as trio's cancellation ends the coroutines that have a task.
+        One that has not started yet (a handler's, queued behind the running
+        one) is closed without running: none of a dead service's code runs.
         """
         parked = [w for w in self.sessions.values() if type(w) is Fiber]
         parked += [fiber for fiber, _ in self.waiting.values()]
