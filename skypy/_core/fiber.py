@@ -83,19 +83,33 @@ class Fiber:
         return f"<coroutine {name} ({self.what})>"
 
 
+# What a parked coroutine is resumed with: a value (an answer's tuple, a
+# wakeup's "BREAK"), or an outcome.Error to raise where it waits. Values go
+# as they are, not wrapped in an outcome.Value: making one costs more than
+# the rest of a resumption's bookkeeping.
+Resumption = Any
+
+
+def raised(resumed: Resumption) -> Any:
+    """`resumed` itself, or what it carries raised if it is an outcome.Error."""
+    if type(resumed) is outcome.Error:
+        resumed.unwrap()
+    return resumed
+
+
 @types.coroutine
-def suspend() -> Generator[Yielded, outcome.Outcome[Any], Any]:
-    """Park the running coroutine until its waker resumes it with an outcome, and unwrap that."""
+def suspend() -> Generator[Yielded, Resumption, Any]:
+    """Park the running coroutine until its waker resumes it; what it was resumed with (see `raised`)."""
     resumed = yield SUSPEND
-    if type(resumed) is outcome.Value:  # the usual case, without unwrap's call
-        return resumed.value
-    return resumed.unwrap()
+    if type(resumed) is outcome.Error:
+        resumed.unwrap()
+    return resumed
 
 
 @types.coroutine
-def pause() -> Generator[Yielded, outcome.Outcome[None], None]:
+def pause() -> Generator[Yielded, Resumption, None]:
     """Let trio run the rest of the node once; the running coroutine keeps the turn and goes on first."""
-    (yield PAUSE).unwrap()
+    raised((yield PAUSE))
 
 
 @types.coroutine

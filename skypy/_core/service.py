@@ -30,9 +30,11 @@ from .fiber import (
     PAUSE,
     SUSPEND,
     Fiber,
+    Resumption,
     ask_for_task,
     forward_trap,
     pause,
+    raised,
     suspend,
 )
 from .holding import HoldingMailbox
@@ -277,7 +279,7 @@ class Service:
         try:
             if fiber.coro is not None:
                 return await suspend()
-            return await wait_task_rescheduled(self.turn.abort_for(fiber, self.forget))
+            return raised(await wait_task_rescheduled(self.turn.abort_for(fiber, self.forget)))
         finally:
             self.request = request
             if self.turn.holder is fiber:
@@ -321,7 +323,7 @@ class Service:
             fiber = self.sessions.pop(session, None)
             if isinstance(fiber, Fiber):  # still waiting
                 self.abandoned.add(session)
-                self.turn.wake(fiber, outcome.Error(trio.TooSlowError()))
+                self.turn.wake(fiber, outcome.Error(trio.TooSlowError()))  # raised where it waits
 
         self.sessions[timer] = TimeoutCallback(expire)
         self.wake_after(seconds, timer)
@@ -340,7 +342,7 @@ class Service:
         if session:
             del self.sessions[session]
             self.abandoned.add(session)
-        self.turn.wake(fiber, outcome.Value("BREAK" if session else None))
+        self.turn.wake(fiber, "BREAK" if session else None)
         return True
 
     # --- answering requests ---------------------------------------------
@@ -430,12 +432,12 @@ class Service:
             else:
                 await turn.park_loop()
 
-    def advance(self, me: Task, budget: int) -> Step | outcome.Outcome[Any]:
+    def advance(self, me: Task, budget: int) -> Step | tuple[Resumption]:
         """Take the next steps in skynet's order, in task `me`, until another task holds the turn.
 
         Woken coroutines first, then forks, then mailbox messages (plain
-        handlers run right here). Returns a Step, or the outcome handed to
-        `me` itself when its own coroutine's wake-up came next.
+        handlers run right here). Returns a Step, or (in a 1-tuple) what was
+        handed to `me` itself when its own coroutine's wake-up came next.
         """
         turn = self.turn
         turn.passing = me
@@ -465,7 +467,7 @@ class Service:
         finally:
             turn.passing = None
 
-    def resume(self, fiber: Fiber, value: outcome.Outcome[Any] | None) -> Step | None:
+    def resume(self, fiber: Fiber, value: Resumption) -> Step | None:
         """Resume (or start, with `value` None) `fiber` in skynet's order: now, if the loop task
         is the one passing the turn; else by handing the turn to its task, or to the loop.
 
@@ -473,7 +475,6 @@ class Service:
         """
         turn = self.turn
         if fiber.task is not None:
-            assert value is not None
             turn.hand_to(fiber, value)
             return HANDED
         if turn.passing is not turn.loop_task:
@@ -484,7 +485,7 @@ class Service:
             return HANDED
         return self.step(fiber, value)
 
-    def step(self, fiber: Fiber, value: outcome.Outcome[Any] | None) -> Step | None:
+    def step(self, fiber: Fiber, value: Resumption) -> Step | None:
         """Run `fiber` in the loop task until it suspends or ends; CONSCRIPTED if it needs this task.
 
         It needs it when it yields one of trio's own traps (trio registered
@@ -514,7 +515,7 @@ class Service:
         if loop._cancel_status is scopes:
             if yielded is PAUSE:
                 # The loop task lets trio run once, then resumes it first.
-                turn.ready.appendleft((fiber, outcome.Value(None)))
+                turn.ready.appendleft((fiber, None))
                 return BUDGET_SPENT
         self.conscripted = (fiber, yielded)
         turn.holder = fiber
@@ -545,10 +546,11 @@ class Service:
         fiber.task = current_task()
         value: Any = None
         while True:
-            if yielded is SUSPEND:
-                value = await outcome.acapture(self._park_carried, fiber)
-            elif yielded is PAUSE:
-                value = await outcome.acapture(checkpoint)
+            if yielded is SUSPEND or yielded is PAUSE:
+                try:
+                    value = await (self._park_carried(fiber) if yielded is SUSPEND else checkpoint())
+                except BaseException as exc:  # trio's cancellation, say: raised in the coroutine, where it waits
+                    value = outcome.Error(exc)
             elif yielded is CARRY:
                 value = None
             else:
@@ -586,10 +588,10 @@ class Service:
                 self.own_wakeups += 1
                 if self.own_wakeups % OWN_WAKEUPS_PER_CHECKPOINT == 0:
                     await cancel_shielded_checkpoint()
-                return own.unwrap()
+                return own[0]
         return await wait_task_rescheduled(turn.abort_for(fiber, self.forget))
 
-    def pass_turn(self, me: Task) -> outcome.Outcome[Any] | None:
+    def pass_turn(self, me: Task) -> tuple[Resumption] | None:
         """A coroutine's own task, suspending, passes the turn on itself, saving a round through the loop task.
 
         Returns what was handed to `me` if its own wake-up came next (it then
@@ -741,10 +743,7 @@ class Service:
         if type(waiter) is not Fiber:
             assert isinstance(waiter, TimeoutCallback)
             return self.invoke(ServedRequest(0, 0), waiter.fn, (), False, "timeout callback")
-        if ptype == PTYPE_RESPONSE:
-            value: outcome.Outcome[Any] = outcome.Value(payload)
-        else:
-            value = outcome.Error(call_error(source, payload))
+        value = payload if ptype == PTYPE_RESPONSE else outcome.Error(call_error(source, payload))
         turn = self.turn
         if waiter.task is None and turn.passing is turn.loop_task:
             return self.step(waiter, value)  # resume's usual case, without its call

@@ -32,12 +32,12 @@ from __future__ import annotations
 
 import enum
 from collections import deque
-from typing import Any, Callable
+from typing import Callable
 
 import outcome
 from trio.lowlevel import Abort, Task, reschedule, wait_task_rescheduled
 
-from .fiber import Fiber
+from .fiber import Fiber, Resumption
 
 
 class Stand(enum.Enum):
@@ -57,8 +57,9 @@ class Turn:
         # loop parked with nothing to do), SPAWNING while it is given to a
         # loop task that has not started yet.
         self.holder: Fiber | Task | Stand | None = Stand.SPAWNING
-        # Coroutines to resume, with what to send them (None: a coroutine's start).
-        self.ready: deque[tuple[Fiber, outcome.Outcome[Any] | None]] = deque()
+        # Coroutines to resume, with what to resume them with (fiber.Resumption;
+        # None too for a coroutine's start).
+        self.ready: deque[tuple[Fiber, Resumption]] = deque()
         # None while a loop task is starting (at first, and after the loop
         # task became a coroutine's own: Service.conscript).
         self.loop_task: Task | None = None
@@ -70,13 +71,13 @@ class Turn:
         # meanwhile (its own coroutine's answer came next): it must not be
         # rescheduled, since it is not parked.
         self.passing: Task | None = None
-        self.own: outcome.Outcome[Any] | None = None
+        self.own: tuple[Resumption] | None = None
 
-    def wake(self, fiber: Fiber, value: outcome.Outcome[Any]) -> None:
+    def wake(self, fiber: Fiber, value: Resumption) -> None:
         """Queue a parked coroutine to resume, with `value`, when the turn comes to it."""
         if self.closed:
             if fiber.task is not None:
-                reschedule(fiber.task, value)
+                reschedule(fiber.task, outcome.Value(value))
             return  # one without a task is closed with the service (Service.close_fibers)
         self.ready.append((fiber, value))
         if self.holder is None:
@@ -99,27 +100,24 @@ class Turn:
             if fiber.task is None:
                 self.ready.append((fiber, value))
             else:
-                assert value is not None  # a coroutine's start never has a task yet
-                reschedule(fiber.task, value)
+                reschedule(fiber.task, outcome.Value(value))
 
-    def hand_to(self, fiber: Fiber, value: outcome.Outcome[Any]) -> None:
+    def hand_to(self, fiber: Fiber, value: Resumption) -> None:
         """Give the turn straight to `fiber`, which has a task of its own, resuming it with `value`."""
         self.holder = fiber
         task = fiber.task
         assert task is not None
         if task is self.passing:
-            self.own = value
+            self.own = (value,)
         else:
-            reschedule(task, value)
+            reschedule(task, outcome.Value(value))
 
     def release(self) -> None:
         """The holder gives the turn up: to the first woken coroutine with a task, else to the loop."""
         if self.closed:
             return
         if self.ready and self.ready[0][0].task is not None:
-            fiber, value = self.ready.popleft()
-            assert value is not None
-            self.hand_to(fiber, value)
+            self.hand_to(*self.ready.popleft())
         else:
             self.give_loop()
 
@@ -151,7 +149,7 @@ class Turn:
             self.ready.remove(entry)
             return Abort.SUCCEEDED
 
-        entry: tuple[Fiber, outcome.Outcome[Any] | None] = (fiber, outcome.Value(None))
+        entry: tuple[Fiber, Resumption] = (fiber, None)
         self.ready.append(entry)
         if self.holder is None:
             self.give_loop()
