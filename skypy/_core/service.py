@@ -631,7 +631,15 @@ class Service:
             self.message_hook(msg)
         source, session, ptype, payload = msg
         if ptype == PTYPE_RESPONSE or ptype == PTYPE_ERROR:
-            return self._deliver_answer(source, session, ptype, payload)
+            waiter = self.sessions.pop(session, None)
+            if not isinstance(waiter, Fiber):
+                return self._answer_nobody_waits(source, session, waiter)
+            # An answer resumes its coroutine: the usual case, inlined.
+            value = payload if ptype == PTYPE_RESPONSE else outcome.Error(call_error(source, payload))
+            turn = self.turn
+            if waiter.task is None and turn.passing is turn.loop_task:
+                return self.step(waiter, value)  # resume's usual case, without its call
+            return self.resume(waiter, value)
         handler = self.handlers.get(ptype)
         if handler is None:
             self._unhandled(source, session, ptype)
@@ -732,22 +740,15 @@ class Service:
             self.finish(request, result, answers)
         return None
 
-    def _deliver_answer(self, source: int, session: int, ptype: int, payload: Any) -> Step | None:
-        waiter = self.sessions.pop(session, None)
-        if waiter is None:
-            if session in self.abandoned:
-                self.abandoned.discard(session)
-            elif session:
-                self.node.log(self.handle, f"Unknown session : {session} from {address(source)}", logging.WARNING)
-            return None
-        if type(waiter) is not Fiber:
-            assert isinstance(waiter, TimeoutCallback)
+    def _answer_nobody_waits(self, source: int, session: int, waiter: TimeoutCallback | None) -> Step | None:
+        """An answer no coroutine waits for: a timer's callback to start, a late answer to drop, or an unknown one."""
+        if waiter is not None:
             return self.invoke(ServedRequest(0, 0), waiter.fn, (), False, "timeout callback")
-        value = payload if ptype == PTYPE_RESPONSE else outcome.Error(call_error(source, payload))
-        turn = self.turn
-        if waiter.task is None and turn.passing is turn.loop_task:
-            return self.step(waiter, value)  # resume's usual case, without its call
-        return self.resume(waiter, value)
+        if session in self.abandoned:
+            self.abandoned.discard(session)
+        elif session:
+            self.node.log(self.handle, f"Unknown session : {session} from {address(source)}", logging.WARNING)
+        return None
 
     def _unhandled(self, source: int, session: int, ptype: int) -> None:
         name = self.protocols.name_of(ptype)
