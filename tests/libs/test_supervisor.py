@@ -52,28 +52,26 @@ async def test_one_for_one_restarts_only_the_child_that_ended_under_its_name(nod
     assert len(await supervisor.children(sup)) == 2
 
 
-async def test_one_for_all_stops_the_others_newest_first_and_restarts_all(node):
+@pytest.mark.parametrize(
+    "strategy, killed, expected",
+    [
+        # one_for_all stops the others, newest first, and restarts all.
+        ("one_for_all", 0, [("stop", "c"), ("stop", "b"), ("start", "a"), ("start", "b"), ("start", "c")]),
+        # rest_for_one restarts it and those started after it.
+        ("rest_for_one", 1, [("stop", "c"), ("start", "b"), ("start", "c")]),
+    ],
+)
+async def test_a_strategy_stops_and_restarts_the_children_it_names_in_order(node, strategy, killed, expected):
     log = []
     specs = [supervisor.child(worker(log, x)) for x in "abc"]
-    sup = await supervisor.start(specs, strategy="one_for_all")
+    sup = await supervisor.start(specs, strategy=strategy)
     first = await supervisor.children(sup)
     log.clear()
-    await skypy.kill(first[0].handle)
+    await skypy.kill(first[killed].handle)
     await settle()
-    assert log == [("stop", "c"), ("stop", "b"), ("start", "a"), ("start", "b"), ("start", "c")]
-
-
-async def test_rest_for_one_restarts_it_and_those_started_after_it(node):
-    log = []
-    specs = [supervisor.child(worker(log, x)) for x in "abc"]
-    sup = await supervisor.start(specs, strategy="rest_for_one")
-    first = await supervisor.children(sup)
-    log.clear()
-    await skypy.kill(first[1].handle)
-    await settle()
-    assert log == [("stop", "c"), ("start", "b"), ("start", "c")]
-    now = await supervisor.children(sup)
-    assert now[0].handle == first[0].handle
+    assert log == expected
+    untouched = [c.handle for c in first[:killed]]
+    assert [c.handle for c in (await supervisor.children(sup))[:killed]] == untouched
 
 
 async def test_transient_is_restarted_after_a_crash_but_not_after_exit(node):

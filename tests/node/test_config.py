@@ -145,15 +145,16 @@ async def test_getenv_also_reads_the_configs_own_keys(tmp_path):
         assert (skypy.getenv("harbor"), skypy.getenv("region"), skypy.getenv("start")) == (3, "eu", None)
 
 
-def test_a_supervise_child_naming_no_service_is_named(tmp_path):
-    path = write(tmp_path, '[[supervise]]\nstrategy = "one_for_one"\n[[supervise.children]]\nservice = "nowhere"\n')
-    with pytest.raises(skypy.ConfigError, match=r"key 'supervise\[0\].children\[0\].service': no service 'nowhere'"):
-        config.load(path)
-
-
-def test_a_bad_supervise_strategy_is_named(tmp_path):
-    path = write(tmp_path, '[[supervise]]\nstrategy = "all_for_none"\n[[supervise.children]]\nservice = "simpledb"\n')
-    with pytest.raises(skypy.ConfigError, match=r"key 'supervise\[0\].strategy' must be one of one_for_one"):
+@pytest.mark.parametrize(
+    "strategy, service, named",
+    [
+        ("one_for_one", "nowhere", r"key 'supervise\[0\].children\[0\].service': no service 'nowhere'"),
+        ("all_for_none", "simpledb", r"key 'supervise\[0\].strategy' must be one of one_for_one"),
+    ],
+)
+def test_a_bad_supervise_table_names_the_key(tmp_path, strategy, service, named):
+    path = write(tmp_path, f'[[supervise]]\nstrategy = "{strategy}"\n[[supervise.children]]\nservice = "{service}"\n')
+    with pytest.raises(skypy.ConfigError, match=named):
         config.load(path)
 
 
