@@ -50,7 +50,7 @@ class Interrupted(SkypyError):
 # Where skypy calls into service code and catches what it raises: the only
 # frames an interrupt may unwind to.
 _ENTRY_CODES = frozenset(
-    {Service.invoke.__code__, Service.step.__code__, Service.carry.__code__, Node._boot.__code__}
+    {Service.invoke.__code__, Service.send.__code__, Node._boot.__code__}
 )
 
 

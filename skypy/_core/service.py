@@ -495,19 +495,10 @@ class Service:
         turn = self.turn
         loop: Task = turn.passing  # type: ignore[assignment]  # the loop task, in advance
         scopes = loop._cancel_status  # trio gives no public view of a task's open cancel scopes
-        turn.holder = self.running = fiber
-        self.request = fiber.request
-        yielded: Any = ENDED
+        turn.holder = fiber
         try:
-            yielded = fiber.context.run(fiber.coro.send, value)  # type: ignore[union-attr]  # set for a coroutine
-        except StopIteration as stop:
-            self.finish(fiber.request, stop.value, fiber.answers)
-        except ServiceExit:
-            pass
-        except Exception as exc:
-            self.failed(fiber.request, exc, fiber.what)
+            yielded = self.send(fiber, value)
         finally:
-            self.running = None
             if not turn.closed:
                 turn.holder = loop
         if yielded is ENDED or yielded is SUSPEND and loop._cancel_status is scopes:
@@ -541,11 +532,9 @@ class Service:
         the task ends.
         """
         turn = self.turn
-        coro, context = fiber.coro, fiber.context
-        assert coro is not None and context is not None
         fiber.task = current_task()
         value: Any = None
-        while True:
+        while yielded is not ENDED:
             if yielded is SUSPEND or yielded is PAUSE:
                 try:
                     value = await (self._park_carried(fiber) if yielded is SUSPEND else checkpoint())
@@ -555,22 +544,26 @@ class Service:
                 value = None
             else:
                 value = await forward_trap(yielded)
-            self.running = fiber
-            self.request = fiber.request
-            try:
-                yielded = context.run(coro.send, value)
-            except StopIteration as stop:
-                self.finish(fiber.request, stop.value, fiber.answers)
-                break
-            except ServiceExit:
-                return
-            except Exception as exc:
-                self.failed(fiber.request, exc, fiber.what)
-                break
-            finally:
-                self.running = None
-        if turn.holder is fiber:
+            yielded = self.send(fiber, value)
+        if turn.holder is fiber:  # (not once the service has ended: its turn is closed)
             turn.release()
+
+    def send(self, fiber: Fiber, value: Resumption) -> Any:
+        """Run `fiber` from where it waits, with `value`, until it yields: what it yielded, or ENDED
+        once it has returned (its answer given) or raised (logged, its caller failed)."""
+        self.running = fiber
+        self.request = fiber.request
+        try:
+            return fiber.context.run(fiber.coro.send, value)  # type: ignore[union-attr]  # set for a coroutine
+        except StopIteration as stop:
+            self.finish(fiber.request, stop.value, fiber.answers)
+        except ServiceExit:
+            pass
+        except Exception as exc:
+            self.failed(fiber.request, exc, fiber.what)
+        finally:
+            self.running = None
+        return ENDED
 
     async def _park_carried(self, fiber: Fiber) -> Any:
         """Park the task of `fiber` until woken, passing the turn on first if the fiber holds it."""

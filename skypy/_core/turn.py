@@ -80,8 +80,7 @@ class Turn:
                 reschedule(fiber.task, outcome.Value(value))
             return  # one without a task is closed with the service (Service.close_fibers)
         self.ready.append((fiber, value))
-        if self.holder is None:
-            self.give_loop()
+        self.kick()
 
     def kick(self) -> None:
         """Tell an idle service's loop that there is work (a message, a fork)."""
