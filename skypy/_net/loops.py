@@ -87,42 +87,36 @@ async def connect(server: SocketServer, conn: Conn, host: str, port: int) -> Non
 
 async def read_loop(server: SocketServer, conn: Conn, sock: socket.socket, scope: trio.CancelScope) -> None:
     """Post what the peer sends as DATA, until FIN, an error, or the fd closes."""
-    post = server.node.deliver
-    id = conn.id
     with scope:
         # Wait first, then read: after a read the socket is usually
         # drained, and trying again first would cost a failing syscall.
         while await readable(conn, sock, scope):
-            data = receive(server, conn, sock)
-            if data is None:
+            if not receive(server, conn, sock):
                 return
-            if data:
-                post(conn.owner, (0, 0, PTYPE_SOCKET, (DATA, id, data)))
 
-def receive(server: SocketServer, conn: Conn, sock: socket.socket) -> bytes | None:
-    """One recv from connected TCP `sock`, for the poller or its reader task.
-
-    The bytes for the owner; b"" if there are none (it would block, or they
-    are discarded while closing); None once reading is over (FIN or an
-    error, already applied).
-    """
+def receive(server: SocketServer, conn: Conn, sock: socket.socket) -> bool:
+    """One recv from connected TCP `sock`, for the poller or its reader task: what came is
+    delivered to the owner as DATA (unless discarded while closing). False once reading is
+    over (FIN or an error, already applied)."""
     size = conn.read_size
     try:
         data = sock.recv(size)
     except BlockingIOError:
-        return b""
+        return True
     except OSError as exc:
         server.apply(conn, conn.failed(f"read: {exc.strerror or exc}"))
-        return None
+        return False
     n = len(data)
     if not n:
         server.apply(conn, conn.peer_closed())
-        return None
+        return False
     if n == size:
         conn.read_size = min(size * 2, READ_MAX)
     elif n * 2 < size and size > READ_MIN:
         conn.read_size = size // 2
-    return data if conn.received(n) else b""
+    if conn.received(n):
+        server.node.deliver(conn.owner, (0, 0, PTYPE_SOCKET, (DATA, conn.id, data)))
+    return True
 
 async def write_loop(server: SocketServer, conn: Conn, sock: socket.socket) -> None:
     """Drain the send queue whenever the kernel has room, then let a close complete."""

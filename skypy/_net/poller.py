@@ -18,9 +18,8 @@ from typing import TYPE_CHECKING
 
 from trio.lowlevel import wait_readable
 
-from .._core.message import PTYPE_SOCKET
 from .loops import receive
-from .table import DATA, Conn
+from .table import Conn
 
 if TYPE_CHECKING:
     from .server import SocketServer
@@ -71,7 +70,6 @@ class Poller:
         epoll = self._epoll
         conns = self._conns
         server = self._server
-        deliver = server.node.deliver
         try:
             while True:
                 await wait_readable(epoll.fileno())
@@ -79,10 +77,7 @@ class Poller:
                     conn = conns.get(fd)
                     if conn is None or conn.sock is None:
                         continue  # stopped by a handler run for an earlier socket of this batch
-                    data = receive(server, conn, conn.sock)
-                    if data is None:
+                    if not receive(server, conn, conn.sock):
                         self.forget(fd)
-                    elif data:
-                        deliver(conn.owner, (0, 0, PTYPE_SOCKET, (DATA, conn.id, data)))
         finally:
             epoll.close()
