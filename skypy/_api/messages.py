@@ -57,11 +57,6 @@ def self() -> int:
 # --- messages -------------------------------------------------------------
 
 
-def _payload(svc: Service, ptype: str | int, args: tuple[Any, ...]) -> tuple[int, Any]:
-    pid, pack = svc.protocols.sender(ptype)
-    return pid, args if pack is None else pack(*args)
-
-
 def send(addr: Address, ptype: str | int, *args: Any) -> None:
     """Send a message without waiting; to a dead or unknown address it is logged and dropped."""
     try:
@@ -83,9 +78,13 @@ def send(addr: Address, ptype: str | int, *args: Any) -> None:
 
 def redirect(addr: Address, source: int, ptype: str | int, session: int, *args: Any) -> None:
     """Send a message that appears to come from `source` with `session` (skynet's redirect)."""
-    svc = running()
-    pid, payload = _payload(svc, ptype, args)
-    svc.node.post(svc.node.resolve(addr), (source, session, pid, payload))
+    try:
+        svc = current.get()  # running(), inlined: a gate redirects every client packet
+    except LookupError:
+        raise _outside_any_service() from None
+    pid, pack = svc.protocols.sender(ptype)
+    node = svc.node
+    node.post(addr if type(addr) is int else node.resolve(addr), (source, session, pid, args if pack is None else pack(*args)))
 
 
 def values_of(values: tuple[Any, ...]) -> Any:

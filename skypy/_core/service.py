@@ -247,11 +247,27 @@ class Service:
         fiber.token = None
         return self._wait_borrowed(fiber) if borrowed else suspend()
 
-    async def suspend_until_woken(self, token: object, session: int = 0) -> Any:
-        """Park under `token` until `wakeup(token)`, or until `session` (a sleep) answers."""
-        fiber, borrowed = self._waiter()
+    def suspend_until_woken(self, token: object, session: int = 0) -> Awaitable[Any]:
+        """Park under `token` until `wakeup(token)`, or until `session` (a sleep) answers: await what this returns.
+
+        Not a coroutine function itself: in the usual case (a socket read: a
+        coroutine holding the turn, no sleep) it costs no frame of its own,
+        and whoever resumes the coroutine has taken the token off already
+        (`wakeup`, or `forget` when trio cancels its task).
+        """
         if token in self.waiting:
             raise SkypyError(f"{address(self.handle)}: wait token {token!r} is already in use")
+        fiber = self.running
+        if session or fiber is None or self.turn.holder is not fiber:
+            return self._suspend_until_woken(token, session)
+        self.waiting[token] = (fiber, 0)
+        fiber.session = 0
+        fiber.token = token
+        return suspend()
+
+    async def _suspend_until_woken(self, token: object, session: int) -> Any:
+        """`suspend_until_woken` for a sleep, or for a waiter without the turn."""
+        fiber, borrowed = self._waiter()
         self.waiting[token] = (fiber, session)
         if session:
             self.sessions[session] = fiber
@@ -293,6 +309,7 @@ class Service:
             if entry is None or entry[0] is not fiber:
                 return False
             del self.waiting[token]
+            fiber.token = None
         elif self.sessions.get(session) is not fiber:
             return False
         if session and self.sessions.pop(session, None) is not None:
@@ -339,6 +356,7 @@ class Service:
         if entry is None:
             return False
         fiber, session = entry
+        fiber.token = None  # it may be the fiber itself (the default token): no cycle
         if session:
             del self.sessions[session]
             self.abandoned.add(session)

@@ -46,7 +46,8 @@ class SocketServer:
     @classmethod
     def of(cls, node: Node) -> SocketServer:
         """The node's socket server, started on first use."""
-        return node.extension("socket", cls, node)
+        server: SocketServer | None = node.extensions.get("socket")  # every write asks: skip a call
+        return node.extension("socket", cls, node) if server is None else server
 
     def _spawn(self, fn: Callable[..., Any], *args: Any) -> None:
         assert self.node.nursery is not None, "the node is not running"

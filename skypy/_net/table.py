@@ -54,6 +54,10 @@ class State(enum.Enum):
     HALFCLOSE = "halfclose"  # we closed: input discarded, writes refused, the queue drains
     CLOSED = "closed"  # the fd is closed; the id lives until its owner closes it
 
+    # Members are singletons: hash them by identity, in C, not by name in
+    # Python (enum's default), as `writable` asks on every write.
+    __hash__ = object.__hash__
+
 
 class Effect(enum.Enum):
     """What the I/O shell must do after a transition (besides posting the events)."""
