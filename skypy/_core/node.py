@@ -12,7 +12,8 @@ import copy
 import logging
 import sys
 from collections import deque
-from typing import Any, Callable, Protocol, TypeVar
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Protocol, TypeVar
 
 import trio
 
@@ -37,10 +38,10 @@ from .request import ServedRequest
 from .service import Fork, Service
 from .timers import Timers
 
-# How many services one `deliver` runs in its task, beyond the first, before
-# it leaves the rest to their loop tasks: a chain of sends must not keep one
-# task step (and so the whole node) for long.
-INLINE_CHAIN = 16
+# How many service runs the end of one `delivering` block makes in its task
+# before it leaves the rest to their loop tasks: a chain of sends must not
+# keep one task step (and so the whole node) for long.
+INLINE_RUNS = 512
 
 T = TypeVar("T")
 
@@ -103,9 +104,9 @@ class Node:
         self.unique_starting: set[str] = set()
         self.unique_waiters: dict[str, list[tuple[int, int]]] = {}
         self._last_id = 0
-        # While `deliver` runs services in its task: the idle services that
-        # messages posted meanwhile are for, to run there next instead of
-        # waking their loop tasks. None the rest of the time.
+        # Within `delivering`: the idle services that messages posted
+        # meanwhile are for, to run in that task instead of waking their loop
+        # tasks. None the rest of the time.
         self._runnable: deque[Service] | None = None
 
     def extension(self, name: str, make: Callable[..., T], *args: Any) -> T:
@@ -159,30 +160,38 @@ class Node:
                 runnable.append(svc)
 
     def deliver(self, dest: int, msg: RawMessage) -> None:
-        """`post`, and if `dest` is idle, run it in this task until it hands the turn on; then,
-        the same way, the idle services its handlers sent to, up to INLINE_CHAIN of them.
-
-        For tasks outside every service (the socket server's readers) that
-        would otherwise wake a loop task for each hop: a gate's packet goes
-        on to the connection's agent, which writes the answer, all in the
-        reader's step. Each service is run as its loop would run it, in
-        skynet's order, once the handler that sent to it has returned; this
-        is one of the orders trio's scheduler could have picked for the loop
-        tasks, never a message overtaking another. A service's own sends,
-        outside `deliver`, still only post.
-        """
-        svc = self.services.get(dest)
-        if svc is None or svc.turn.holder is not None or self._runnable is not None:
+        """`post` `msg` from a task outside every service, within `delivering` (a block of its
+        own unless one is open already)."""
+        if self._runnable is not None:
             self.post(dest, msg)
             return
+        with self.delivering():
+            self.post(dest, msg)
+
+    @contextmanager
+    def delivering(self) -> Iterator[None]:
+        """Within this block, posting to an idle service does not wake its loop task: at the
+        end, the block's task runs it, each such service in turn until it hands the turn on;
+        then, the same way, the idle services their handlers sent to, up to INLINE_RUNS runs.
+
+        For tasks outside every service (the socket server's poller) that
+        would otherwise wake a loop task for each hop. The poller reads a
+        batch of sockets in one block: a service gets all its DATA of the
+        batch in one run, and a gate's packets go on to the connections'
+        agents, which write the answers, all in the poller's step. Each
+        service is run as its loop would run it, in skynet's order, after
+        the handler that sent to it has returned; this is one of the orders
+        trio's scheduler could have picked for the loop tasks, never a
+        message overtaking another. A service's own sends still only post.
+        """
         runnable = self._runnable = deque()
         try:
-            self.run_inline(svc, msg)
-            for _ in range(INLINE_CHAIN):
+            yield
+            for _ in range(INLINE_RUNS):
                 if not runnable:
                     break
                 svc = runnable.popleft()
-                if svc.turn.holder is None:
+                if svc.turn.holder is None and svc.mailbox:  # not run already, for an earlier post
                     svc.run_inline(None)
         finally:
             self._runnable = None

@@ -70,14 +70,16 @@ class Poller:
         epoll = self._epoll
         conns = self._conns
         server = self._server
+        delivering = server.node.delivering
         try:
             while True:
                 await wait_readable(epoll.fileno())
-                for fd, _ in epoll.poll(0, BATCH):
-                    conn = conns.get(fd)
-                    if conn is None or conn.sock is None:
-                        continue  # stopped by a handler run for an earlier socket of this batch
-                    if not receive(server, conn, conn.sock):
-                        self.forget(fd)
+                with delivering():  # the owners run once the whole batch is read
+                    for fd, _ in epoll.poll(0, BATCH):
+                        conn = conns.get(fd)
+                        if conn is None or conn.sock is None:
+                            continue  # no longer read (the batch is a snapshot of the epoll)
+                        if not receive(server, conn, conn.sock):
+                            self.forget(fd)
         finally:
             epoll.close()
