@@ -228,10 +228,16 @@ def measure(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 
 def pin(cpu: int) -> None:
     """Keep this process on one core, the server on one and the client on another, so
-    that the scheduler moving them about does not swamp the figures (2 cores suffice)."""
-    cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) >= 2:
-        os.sched_setaffinity(0, {cpus[cpu]})
+    that the scheduler moving them about does not swamp the figures (2 cores suffice).
+
+    A child inherits its parent's affinity, by then narrowed to the server's
+    core, so the cores there are to choose from are handed down in the
+    environment (BENCH_CPUS), recorded by the first process to pin itself.
+    """
+    cpus = os.environ.setdefault("BENCH_CPUS", ",".join(map(str, sorted(os.sched_getaffinity(0)))))
+    choices = [int(c) for c in cpus.split(",")]
+    if len(choices) >= 2:
+        os.sched_setaffinity(0, {choices[cpu]})
 
 
 def main() -> None:

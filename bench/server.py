@@ -36,6 +36,7 @@ from typing import Any, Awaitable, Callable
 import trio
 
 import skypy
+from echo import pin  # bench/echo.py: server and client on cores of their own
 from messages import figure, report  # bench/messages.py: one way to make and print figures
 from skypy import cluster, netpack, socket
 from skypy.cli import RUN_GC
@@ -336,7 +337,7 @@ def growth(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--client":
-        _pin(1)
+        pin(1)
         port, clients, duration, server_pid = sys.argv[2:]
         print(json.dumps(client(int(port), int(clients), float(duration), int(server_pid))))
         return
@@ -351,7 +352,7 @@ def main() -> None:
     if args.serve:
         trio.run(serve_store)
         return
-    _pin(0)
+    pin(0)
     if args.growth:
         table = growth(args)
         if args.json:
@@ -369,13 +370,6 @@ def main() -> None:
             f"{name:14} {r['value']:>8,} {r['unit']:11} baseline {r['baseline']:>8,}  ratio {r['ratio']:.2f}x  "
             f"cpu {r['cpu_us']} µs/request (baseline {r['baseline_cpu_us']})  p50 {r['p50_ms']} ms  p99 {r['p99_ms']} ms"
         )
-
-
-def _pin(cpu: int) -> None:
-    """Server on one core, load client on the other, as bench/echo.py does."""
-    cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) >= 2:
-        os.sched_setaffinity(0, {cpus[cpu]})
 
 
 if __name__ == "__main__":
