@@ -159,15 +159,6 @@ class Node:
             else:
                 runnable.append(svc)
 
-    def deliver(self, dest: int, msg: RawMessage) -> None:
-        """`post` `msg` from a task outside every service, within `delivering` (a block of its
-        own unless one is open already)."""
-        if self._runnable is not None:
-            self.post(dest, msg)
-            return
-        with self.delivering():
-            self.post(dest, msg)
-
     @contextmanager
     def delivering(self) -> Iterator[None]:
         """Within this block, posting to an idle service does not wake its loop task: at the

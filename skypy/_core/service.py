@@ -149,6 +149,10 @@ class Service:
         self.context = contextvars.Context()
         # Called, newest first, when the service ends (skypy.socket closes its sockets here).
         self.exit_hooks: list[Callable[[], object]] = []
+        # State the libraries layered on the core keep for this service, by
+        # name (skypy.socket's pool of its sockets), as `Node.extensions` is
+        # for the node: the core never looks inside.
+        self.libraries: dict[str, Any] = {}
         # Shown every message this service takes, before it is handled (the
         # console's `logon`); None, the usual case, costs one test per message.
         self.message_hook: Callable[[RawMessage], None] | None = None

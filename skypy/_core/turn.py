@@ -80,7 +80,8 @@ class Turn:
                 reschedule(fiber.task, outcome.Value(value))
             return  # one without a task is closed with the service (Service.close_fibers)
         self.ready.append((fiber, value))
-        self.kick()
+        if self.holder is None:  # kick(), inlined: every wakeup comes here
+            self.give_loop()
 
     def kick(self) -> None:
         """Tell an idle service's loop that there is work (a message, a fork)."""

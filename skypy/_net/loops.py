@@ -91,13 +91,14 @@ async def read_loop(server: SocketServer, conn: Conn, sock: socket.socket, scope
         # Wait first, then read: after a read the socket is usually
         # drained, and trying again first would cost a failing syscall.
         while await readable(conn, sock, scope):
-            if not receive(server, conn, sock):
-                return
+            with server.node.delivering():
+                if not receive(server, conn, sock):
+                    return
 
 def receive(server: SocketServer, conn: Conn, sock: socket.socket) -> bool:
-    """One recv from connected TCP `sock`, for the poller or its reader task: what came is
-    delivered to the owner as DATA (unless discarded while closing). False once reading is
-    over (FIN or an error, already applied)."""
+    """One recv from connected TCP `sock`, for the poller or its reader task, inside a
+    `Node.delivering` block: what came is posted to the owner as DATA (unless discarded
+    while closing). False once reading is over (FIN or an error, already applied)."""
     size = conn.read_size
     try:
         data = sock.recv(size)
@@ -115,7 +116,7 @@ def receive(server: SocketServer, conn: Conn, sock: socket.socket) -> bool:
     elif n * 2 < size and size > READ_MIN:
         conn.read_size = size // 2
     if conn.received(n):
-        server.node.deliver(conn.owner, (0, 0, PTYPE_SOCKET, (DATA, conn.id, data)))
+        server.node.post(conn.owner, (0, 0, PTYPE_SOCKET, (DATA, conn.id, data)))
     return True
 
 async def write_loop(server: SocketServer, conn: Conn, sock: socket.socket) -> None:

@@ -104,17 +104,16 @@ class SocketPool:
         for PTYPE_SOCKET messages, `on_exit` to close what it holds.
         """
         svc = running()
-        server = SocketServer.of(svc.node)
-        pool = server.pools.get(svc.handle)
+        pool: SocketPool | None = svc.libraries.get("socket")
         if pool is None:
-            pool = server.pools[svc.handle] = cls(svc, server)
+            pool = svc.libraries["socket"] = cls(svc, SocketServer.of(svc.node))
             dispatch("socket", pool.dispatch)
             on_exit(pool.exited)
         return pool
 
     def exited(self) -> None:
         """The service is gone: its sockets close (after flushing) and nobody hears of it."""
-        self.server.pools.pop(self.svc.handle, None)
+        self.svc.libraries.pop("socket", None)
         self.server.close_owned(self.svc.handle)
 
     def add(self, id: int, connected: bool) -> Sock:

@@ -18,11 +18,10 @@ from .._core.message import PTYPE_RESPONSE, PTYPE_SOCKET
 from ..errors import SocketError
 from . import loops
 from .poller import AVAILABLE as POLLING, Poller
-from .table import WARNING, Conn, Effect, Event, SocketTable, State
+from .table import WARNING, WRITABLE, Conn, Effect, Event, SocketTable, State
 
 if TYPE_CHECKING:
     from .._core.node import Node
-    from .pool import SocketPool
 
 # What a close reads and drops, at most, before closing the fd (see _close_fd).
 DISCARD_MAX = 1 << 20
@@ -34,9 +33,6 @@ class SocketServer:
     def __init__(self, node: Node) -> None:
         self.node = node
         self.table = SocketTable()
-        # handle -> that service's SocketPool (pool.py), kept here so
-        # the node need not know the socket library.
-        self.pools: dict[int, SocketPool] = {}
         self._spawn(self._keeper)
         # Connected TCP sockets are read by one task (poller.py), where the OS has epoll.
         self.poller = Poller(self) if POLLING else None
@@ -115,7 +111,7 @@ class SocketServer:
     def write(self, id: int, data: bytes, high: bool = True) -> bool:
         """Send or queue `data`, never blocking; False if the socket takes no writes."""
         conn = self.table.conns.get(id)
-        if conn is None or not conn.writable:
+        if conn is None or conn.state not in WRITABLE:  # conn.writable, inlined: every write asks
             return False
         if conn.kind == "udp":
             return self._send_datagram(conn, data, None)

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ACCEPT", "CLOSE", "CONNECT", "DATA", "ERROR", "UDP", "WARNING",
-    "Conn", "Effect", "Event", "SocketTable", "State",
+    "Conn", "Effect", "Event", "SocketTable", "State", "WRITABLE",
 ]
 
 # The PTYPE_SOCKET event kinds, skynet's numbers. A payload is
