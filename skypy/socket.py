@@ -22,7 +22,7 @@ close protocol" in docs/architecture.md).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Coroutine
 
 from ._api.messages import running
 from ._net.pool import BUFFER_MAX, MAX_LINE, LineTooLong, SocketPool
@@ -116,18 +116,27 @@ def abandon(id: int) -> None:
 # --- reading ------------------------------------------------------------------
 
 
-async def read(id: int, n: int | None = None) -> bytes:
-    """Exactly `n` bytes, or with no `n` whatever has arrived (waiting for some).
+def read(id: int, n: int | None = None) -> Coroutine[Any, Any, bytes]:
+    """Exactly `n` bytes, or with no `n` whatever has arrived (waiting for some): await it.
 
     SocketClosed, carrying the unread bytes in `.rest`, if the socket closes first.
     Bytes nobody reads are held up to BUFFER_MAX (1 MiB; more while a read of
     a larger `n` waits), then the connection is paused until they are read.
+
+    A plain function returning the read's coroutine, rather than a coroutine
+    function of its own: this is the hottest path of a socket service, and
+    each frame on it is resumed on every read.
     """
-    if n is not None and n <= 0:
-        if n < 0:
-            raise ValueError(f"cannot read {n} bytes from socket {id}")
-        return b""
-    return await _pool().read(id, n or 0)
+    if n is None or n > 0:
+        return _pool().read(id, n or 0)
+    return _read_nothing(id, n)
+
+
+async def _read_nothing(id: int, n: int) -> bytes:
+    """`read` of `n` <= 0 bytes: none, or ValueError for a negative count."""
+    if n < 0:
+        raise ValueError(f"cannot read {n} bytes from socket {id}")
+    return b""
 
 
 async def readline(id: int, sep: bytes = b"\n", max: int = MAX_LINE) -> bytes:

@@ -79,7 +79,7 @@ def take(buffer: RecvBuffer, want: Want) -> bytes | None:
     if type(want) is bytes:
         return buffer.take_line(want)
     if want == 0:
-        return buffer.take_all() if buffer else None
+        return buffer.take_all() if buffer.size else None
     if type(want) is int:
         return buffer.take(want)
     return None  # Until.OPEN and Until.CLOSED wait for events, not bytes
@@ -274,7 +274,7 @@ class SocketPool:
         """Take `data` in for `s`; True if its reader now has what it wants (in `s.result`)."""
         buffer = s.buffer
         want = s.want
-        if want == 0 and not buffer:
+        if want == 0 and not buffer.size:
             # The usual case (a reader waiting for anything): hand the
             # bytes over without passing them through the buffer.
             s.want = None

@@ -32,19 +32,20 @@ __all__ = ["RecvBuffer"]
 
 
 class RecvBuffer:
-    """Bytes received on one socket and not yet read; `len()` is how many.
+    """Bytes received on one socket and not yet read; `size` (and `len()`) is how many,
+    an attribute, as the read path asks on every read.
 
     `limit`, if set, is the size past which `push` reports an overflow.
     """
 
     __slots__ = (
-        "_chunks", "_offset", "_size", "limit", "_scan_sep", "_scanned", "_scan_pos", "_carry"
+        "_chunks", "_offset", "size", "limit", "_scan_sep", "_scanned", "_scan_pos", "_carry"
     )
 
     def __init__(self, limit: int | None = None) -> None:
         self._chunks: deque[bytes] = deque()
         self._offset = 0  # bytes of _chunks[0] already taken
-        self._size = 0
+        self.size = 0
         self.limit = limit
         # Where the last take_line() for _scan_sep gave up: the first _scanned
         # chunks hold no separator, the next starts at stream position
@@ -56,7 +57,7 @@ class RecvBuffer:
         self._carry = b""
 
     def __len__(self) -> int:
-        return self._size
+        return self.size
 
     def push(self, data: bytes | bytearray | memoryview) -> bool:
         """Append received bytes; return True if the buffer is now over its limit."""
@@ -64,20 +65,20 @@ class RecvBuffer:
             if type(data) is not bytes:
                 data = bytes(data)  # the caller may reuse its buffer
             self._chunks.append(data)
-            self._size += len(data)
-        return self.limit is not None and self._size > self.limit
+            self.size += len(data)
+        return self.limit is not None and self.size > self.limit
 
     def take(self, n: int) -> bytes | None:
         """Remove and return exactly `n` bytes, or None (taking nothing) if fewer are buffered."""
         if n < 0:
             raise ValueError(f"cannot take {n} bytes; n must be >= 0")
-        if n > self._size:
+        if n > self.size:
             return None
         return self._take(n)
 
     def take_all(self) -> bytes:
         """Remove and return everything buffered (b"" if nothing is)."""
-        return self._take(self._size)
+        return self._take(self.size)
 
     def take_line(self, sep: bytes = b"\n") -> bytes | None:
         """Remove and return the bytes before the first `sep`, dropping `sep` too;
@@ -93,7 +94,7 @@ class RecvBuffer:
             found = first.find(sep, start)
             if found >= 0:
                 stop = found + len(sep)
-                self._size -= stop - start
+                self.size -= stop - start
                 self._scan_sep = None  # as in _take: the read position moved
                 if stop == len(first):
                     self._chunks.popleft()
@@ -109,7 +110,7 @@ class RecvBuffer:
 
     def _take(self, n: int) -> bytes:
         """Remove and return the next n bytes; the caller checked that they are here."""
-        self._size -= n
+        self.size -= n
         self._scan_sep = None  # the scan counted from the old read position
         if not n:
             return b""

@@ -29,11 +29,11 @@ class SendQueue:
 
     High packets (skynet's `write`) go before low ones (`lwrite`), but packets
     never interleave: once the kernel has taken part of a packet, the rest of
-    that packet goes next, whatever was queued since. `len()` is the unsent
-    byte count.
+    that packet goes next, whatever was queued since. `size` (and `len()`) is
+    the unsent byte count: an attribute, as the write path asks on every write.
     """
 
-    __slots__ = ("_high", "_low", "_head", "_head_sent", "_queued", "_plan", "_warn_at", "_warned")
+    __slots__ = ("_high", "_low", "_head", "_head_sent", "size", "_plan", "_warn_at", "_warned")
 
     def __init__(self) -> None:
         self._high: deque[bytes] = deque()
@@ -42,7 +42,7 @@ class SendQueue:
         # finish before any other starts, high or low.
         self._head: bytes | None = None
         self._head_sent = 0
-        self._queued = 0
+        self.size = 0
         # What the last peek() covered: (bytes, whole high packets, whole low
         # packets) after the head. consume() needs the split because high
         # packets pushed after the peek land behind bytes already handed out.
@@ -51,7 +51,7 @@ class SendQueue:
         self._warned = False
 
     def __len__(self) -> int:
-        return self._queued
+        return self.size
 
     def push(self, data: bytes | bytearray | memoryview, *, high: bool = True) -> int | None:
         """Queue a packet; return the queued size if it just crossed a WARNING threshold."""
@@ -62,16 +62,16 @@ class SendQueue:
             # bytes are kept as they are, so the usual case copies nothing.
             data = bytes(data)
         (self._high if high else self._low).append(data)
-        self._queued += len(data)
-        if self._queued < self._warn_at:
+        self.size += len(data)
+        if self.size < self._warn_at:
             return None
         # One warning per push, then wait for the next doubling past the size
         # now queued: a single 5 MiB write warns once, next at 8 MiB (skynet
         # would warn on each of the next pushes, at 2 and then 4 MiB).
-        while self._warn_at <= self._queued:
+        while self._warn_at <= self.size:
             self._warn_at *= 2
         self._warned = True
-        return self._queued
+        return self.size
 
     def peek(self) -> memoryview:
         """The next bytes to hand the kernel, in wire order; empty when nothing is queued.
@@ -121,7 +121,7 @@ class SendQueue:
         if not 0 <= sent <= size:
             raise ValueError(f"the kernel cannot have taken {sent} bytes of a {size}-byte peek()")
         self._plan = None
-        self._queued -= sent
+        self.size -= sent
         if self._head is not None:
             rest = len(self._head) - self._head_sent
             if sent < rest:
@@ -132,7 +132,7 @@ class SendQueue:
             self._head_sent = 0
         sent = self._drop_sent(self._high, high_count, sent)
         self._drop_sent(self._low, low_count, sent)
-        if self._queued == 0 and self._warned:
+        if self.size == 0 and self._warned:
             self._reset_warnings()
             return 0
         return None
@@ -156,12 +156,12 @@ class SendQueue:
         No WARNING 0 follows: the socket is going away, not draining. A send
         in flight may still report with consume(), which then does nothing.
         """
-        dropped = self._queued
+        dropped = self.size
         self._high.clear()
         self._low.clear()
         self._head = None
         self._head_sent = 0
-        self._queued = 0
+        self.size = 0
         self._plan = None if self._plan is None else _Cleared.CLEARED
         self._reset_warnings()
         return dropped
