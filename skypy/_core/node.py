@@ -35,7 +35,7 @@ from .meter import Meter
 from .monitors import ExitReason, Monitors
 from .protocol import Handler, ProtocolTable
 from .request import ServedRequest
-from .service import Fork, Service
+from .service import BATCH, Fork, Service
 from .timers import Timers
 
 # How many service runs the end of one `delivering` block makes in its task
@@ -178,12 +178,14 @@ class Node:
         runnable = self._runnable = deque()
         try:
             yield
-            for _ in range(INLINE_RUNS):
-                if not runnable:
-                    break
+            runs = 0
+            while runnable and runs < INLINE_RUNS:
                 svc = runnable.popleft()
                 if svc.turn.holder is None and svc.mailbox:  # not run already, for an earlier post
-                    svc.run_inline(None)
+                    # As much as its loop would take in one step: a gate
+                    # with the DATA of a whole batch takes it all here.
+                    svc.run_inline(None, BATCH)
+                    runs += 1
         finally:
             self._runnable = None
             for svc in runnable:

@@ -682,14 +682,15 @@ class Service:
             return None
         return self.invoke(request, commands[args[0]], args[1:], True, f"command {args[0]!r}")
 
-    def run_inline(self, msg: RawMessage | None) -> None:
+    def run_inline(self, msg: RawMessage | None, budget: int = PASS_BUDGET) -> None:
         """Deliver `msg` to this idle service and run it in the sender's task, saving task switches.
 
         Only for an idle service (nothing woken or forked, its loop parked), so
         the message is what its loop would take after those already queued;
         the sender's task then acts as the loop until another task holds the
         turn (a coroutine the message woke, say), as a suspending coroutine
-        does. With `msg` None it runs what is already queued.
+        does, for up to `budget` steps. With `msg` None it runs what is
+        already queued.
         """
         turn = self.turn
         me = current_task()
@@ -699,7 +700,7 @@ class Service:
         token = current.set(self)
         started = perf_counter()
         try:
-            if self.advance(me, PASS_BUDGET) is BUDGET_SPENT:
+            if self.advance(me, budget) is BUDGET_SPENT:
                 turn.give_loop()
         finally:
             current.reset(token)
