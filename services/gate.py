@@ -28,6 +28,7 @@ from typing import Any
 
 import skypy
 from skypy import netpack, socket
+from skypy.socket import DATA, ERROR
 from skypy.lowlevel import queue_length
 
 # How long a kicked connection may take to flush what was written to it
@@ -236,10 +237,10 @@ class Gate:
     def on_socket(self, session: int, source: int, kind: int, id: int, *args: Any) -> Any:
         c = self.connections.get(id)
         if c is not None:
-            if kind == socket.DATA:
+            if kind == DATA:
                 self.received(c, args[0])
                 return None
-            if kind == socket.ERROR:
+            if kind == ERROR:
                 self.tell("error", id, args[0])  # CLOSE follows
         return self.library_dispatch(session, source, kind, id, *args)
 

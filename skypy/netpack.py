@@ -60,9 +60,11 @@ class PacketDecoder:
         if type(chunk) is not bytes:
             # Our slices must outlive the caller's (maybe reused) buffer.
             chunk = bytes(chunk)
+        end = len(chunk)
+        if not self._partial and end >= HEADER_SIZE and _HEADER.unpack_from(chunk)[0] == end - HEADER_SIZE:
+            return [chunk[HEADER_SIZE:]]  # the usual read: one whole frame
         packets: list[bytes] = []
         pos = self._finish_partial(chunk, packets) if self._partial else 0
-        end = len(chunk)
         while end - pos >= HEADER_SIZE:
             start = pos + HEADER_SIZE
             stop = start + _HEADER.unpack_from(chunk, pos)[0]

@@ -111,7 +111,7 @@ def _request(
     running, holder = svc.running, svc.turn.holder  # svc.holds_turn(), inlined: the hot path
     holding = holder is running if running is not None else holder is current_task()
     if callee.turn.holder is None and holding and callee is not svc:
-        node.run_inline(callee, msg)
+        callee.run_inline(msg)
         values = svc.take_answer(session)
         if values is not NOT_YET:
             svc.inline_calls += 1

@@ -35,7 +35,7 @@ from .meter import Meter
 from .monitors import ExitReason, Monitors
 from .protocol import Handler, ProtocolTable
 from .request import ServedRequest
-from .service import BATCH, Fork, Service
+from .service import BATCH, PASS_BUDGET, Fork, Service
 from .timers import Timers
 
 # How many service runs the end of one `delivering` block makes in its task
@@ -65,6 +65,9 @@ class CallMeter(Protocol):
 
 class Node:
     """One skypy node: every service of one process, one trio run."""
+
+    # What `spawn` makes: a subclass may make its own (CopyingNode).
+    service_class: type[Service] = Service
 
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -191,14 +194,6 @@ class Node:
             for svc in runnable:
                 svc.turn.kick()
 
-    def run_inline(self, svc: Service, msg: RawMessage) -> None:
-        """Give `msg` to idle `svc` and run it in this task (`Service.run_inline`).
-
-        The one way past `post` into a mailbox, so a `CopyingNode` copies
-        here too.
-        """
-        svc.run_inline(msg)
-
     def _undeliverable(self, dest: int, msg: RawMessage) -> None:
         source, session, ptype, _ = msg
         if ptype == PTYPE_RESPONSE or ptype == PTYPE_ERROR:
@@ -241,7 +236,7 @@ class Node:
     ) -> Service:
         """Create a service whose first coroutine runs ``start(*args)`` (a module name: its main) and answers `request`."""
         assert self.nursery is not None, "the node is not running"
-        svc = Service(self, self.new_handle(), label)
+        svc = self.service_class(self, self.new_handle(), label)
         svc.args = args
         self.services[svc.handle] = svc
         svc.owed.add(request)
@@ -332,6 +327,14 @@ class Node:
             self.nursery.cancel_scope.cancel()
 
 
+class _CopyingService(Service):
+    """A service of a `CopyingNode`: a call run inline (`Service.run_inline`, the one way
+    into a mailbox besides `Node.post`) gets its own copy too."""
+
+    def run_inline(self, msg: RawMessage | None, budget: int = PASS_BUDGET) -> None:
+        super().run_inline(None if msg is None else _copied(msg), budget)
+
+
 class CopyingNode(Node):
     """A node for the `copy_messages` debug option: each receiver gets its own copy of a payload.
 
@@ -342,11 +345,10 @@ class CopyingNode(Node):
     pays nothing for it.
     """
 
+    service_class = _CopyingService
+
     def post(self, dest: int, msg: RawMessage) -> None:
         super().post(dest, _copied(msg))
-
-    def run_inline(self, svc: Service, msg: RawMessage) -> None:
-        super().run_inline(svc, _copied(msg))
 
 
 def _copied(msg: RawMessage) -> RawMessage:
