@@ -13,9 +13,11 @@ import logging
 import sys
 from collections import deque
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Protocol, TypeVar
+from time import perf_counter
+from typing import Any, Callable, Final, Iterator, Protocol, TypeVar
 
 import trio
+from trio.lowlevel import current_task
 
 from ..errors import ServiceExit, ServiceNotFound, SkypyError
 from .config import Config
@@ -35,13 +37,15 @@ from .meter import Meter
 from .monitors import ExitReason, Monitors
 from .protocol import Handler, ProtocolTable
 from .request import ServedRequest
-from .service import BATCH, PASS_BUDGET, Fork, Service
+from .service import BATCH, Fork, Service
 from .timers import Timers
+from .turn import Stand
 
 # How many service runs the end of one `delivering` block makes in its task
 # before it leaves the rest to their loop tasks: a chain of sends must not
 # keep one task step (and so the whole node) for long.
 INLINE_RUNS = 512
+QUEUED: Final = Stand.QUEUED
 
 T = TypeVar("T")
 
@@ -160,13 +164,15 @@ class Node:
             if runnable is None:
                 svc.turn.kick()
             else:
+                svc.turn.holder = QUEUED
                 runnable.append(svc)
 
     @contextmanager
     def delivering(self) -> Iterator[None]:
-        """Within this block, posting to an idle service does not wake its loop task: at the
-        end, the block's task runs it, each such service in turn until it hands the turn on;
-        then, the same way, the idle services their handlers sent to, up to INLINE_RUNS runs.
+        """Within this block, posting to an idle service does not wake its loop task: its turn
+        is held for the block's task (Stand.QUEUED), which at the end runs each such service
+        once, in turn, until it hands the turn on; then, the same way, the idle services their
+        handlers sent to, up to INLINE_RUNS runs. Past that, their loop tasks take over.
 
         For tasks outside every service (the socket server's poller) that
         would otherwise wake a loop task for each hop. The poller reads a
@@ -176,23 +182,29 @@ class Node:
         service is run as its loop would run it, in skynet's order, after
         the handler that sent to it has returned; this is one of the orders
         trio's scheduler could have picked for the loop tasks, never a
-        message overtaking another. A service's own sends still only post.
+        message overtaking another.
         """
         runnable = self._runnable = deque()
         try:
             yield
-            runs = 0
-            while runnable and runs < INLINE_RUNS:
+            me = current_task()
+            # Each run is charged from where the last ended: one clock
+            # reading a run. The block's task is no service's, so it lends
+            # no time to them (as a caller running its callee does).
+            clock = perf_counter()
+            for _ in range(INLINE_RUNS):
+                if not runnable:
+                    break
                 svc = runnable.popleft()
-                if svc.turn.holder is None and svc.mailbox:  # not run already, for an earlier post
+                if svc.turn.holder is QUEUED:  # (not CLOSED since)
                     # As much as its loop would take in one step: a gate
                     # with the DATA of a whole batch takes it all here.
-                    svc.run_inline(None, BATCH)
-                    runs += 1
+                    clock = svc.run_here(me, BATCH, clock)
         finally:
             self._runnable = None
             for svc in runnable:
-                svc.turn.kick()
+                if svc.turn.holder is QUEUED:
+                    svc.turn.give_loop()
 
     def _undeliverable(self, dest: int, msg: RawMessage) -> None:
         source, session, ptype, _ = msg
@@ -331,8 +343,8 @@ class _CopyingService(Service):
     """A service of a `CopyingNode`: a call run inline (`Service.run_inline`, the one way
     into a mailbox besides `Node.post`) gets its own copy too."""
 
-    def run_inline(self, msg: RawMessage | None, budget: int = PASS_BUDGET) -> None:
-        super().run_inline(None if msg is None else _copied(msg), budget)
+    def run_inline(self, msg: RawMessage) -> None:
+        super().run_inline(_copied(msg))
 
 
 class CopyingNode(Node):

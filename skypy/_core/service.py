@@ -683,36 +683,39 @@ class Service:
             return None
         return self.invoke(request, commands[args[0]], args[1:], True, f"command {args[0]!r}")
 
-    def run_inline(self, msg: RawMessage | None, budget: int = PASS_BUDGET) -> None:
-        """Deliver `msg` to this idle service and run it in the sender's task, saving task switches.
+    def run_inline(self, msg: RawMessage) -> None:
+        """Deliver `msg` to this idle service and run it in the caller's task (see `run_here`),
+        saving task switches: a call to an idle service."""
+        self.mailbox.append(msg)
+        started = perf_counter()
+        # The caller's task step ran our code: charge it to us, not to them.
+        self.node.meter.lent += self.run_here(current_task(), PASS_BUDGET, started) - started
 
-        Only for an idle service (nothing woken or forked, its loop parked), so
-        the message is what its loop would take after those already queued;
-        the sender's task then acts as the loop until another task holds the
-        turn (a coroutine the message woke, say), as a suspending coroutine
-        does, for up to `budget` steps. With `msg` None it runs what is
-        already queued.
+    def run_here(self, me: Task, budget: int, started: float) -> float:
+        """Run what is queued for this service in task `me`, which is not its own; the time
+        (perf_counter) it ended, having charged this service with the time since `started`.
+
+        Only for an idle service (nothing woken or forked, its loop parked, or
+        QUEUED for the task of a delivering block), so what is queued is what
+        its loop would take next. `me` then acts as the loop until another
+        task holds the turn (a coroutine a message woke, say), as a
+        suspending coroutine does, for up to `budget` steps.
         """
         turn = self.turn
-        me = current_task()
-        if msg is not None:
-            self.mailbox.append(msg)
         turn.holder = me
         token = current.set(self)
-        started = perf_counter()
         try:
             if self.advance(me, budget) is BUDGET_SPENT:
                 turn.give_loop()
         finally:
             current.reset(token)
-            # The sender's task step ran our code: charge it to us, not to them.
-            spent = perf_counter() - started
-            self.cpu += spent
-            self.node.meter.lent += spent
+            ended = perf_counter()
+            self.cpu += ended - started
             if turn.holder is me:  # a BaseException escaped a handler: the turn goes back
                 turn.holder = None
                 if self.mailbox or self.forks or turn.ready:
                     turn.kick()
+        return ended
 
     def take_answer(self, session: int) -> tuple[Any, ...] | NotYet:
         """The values answering `session` if its RESPONSE is next in line; CallError if ERROR; else NOT_YET.

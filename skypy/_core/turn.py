@@ -41,9 +41,10 @@ from .fiber import Fiber, Resumption
 
 
 class Stand(enum.Enum):
-    """What holds the turn when no task does: one about to start, or nobody ever again."""
+    """What holds the turn when no task does: one about to start, one to come, or nobody ever again."""
 
     SPAWNING = "given to a loop task that has not started yet"
+    QUEUED = "to be run by the task of a delivering block, when the block ends (Node.delivering)"
     CLOSED = "the service is gone"
 
 
