@@ -301,7 +301,11 @@ class Node:
             del self.unique[name]
         reason = f"service {address(svc.handle)} exited ({why})"
         svc.release_requests()  # requests held by a reload are refused with the rest
-        for request in list(svc.owed):
+        owed = list(svc.owed)
+        serving = svc.request
+        if serving.session and not serving.answered and serving not in svc.owed:
+            owed.append(serving)  # a plain handler's, ending the service (Service.invoke)
+        for request in owed:
             request.answered = True
             svc.answer(request, False, reason)
         for source, session, ptype, _ in svc.mailbox:

@@ -663,8 +663,7 @@ class Service:
         unpack = self.protocols.unpackers.get(ptype)
         args = payload if unpack is None else unpack(payload)
         if session:
-            request = ServedRequest(session, source)
-            self.owed.add(request)
+            request = ServedRequest(session, source)  # owed once it can outlive its handler (invoke)
         else:
             request = self._send_request
             request.source = source
@@ -741,7 +740,15 @@ class Service:
     def invoke(
         self, request: ServedRequest, fn: Callable[..., Any], args: tuple[Any, ...], answers: bool, what: str
     ) -> Step | None:
-        """Run `fn` for `request`: a plain function right here, a coroutine as a new Fiber."""
+        """Run `fn` for `request`: a plain function right here, a coroutine as a new Fiber.
+
+        A request goes into `owed`, which the service's end fails, only once
+        it can outlive the handler's call unanswered (a coroutine, an escaping
+        BaseException, `response`): a plain handler answers, or is answered
+        for, before this returns, and most calls are served so. One that ends
+        the service (`exit`) is failed as the request being served
+        (`Node.retire`).
+        """
         self.request = request
         try:
             result = fn(*args)
@@ -750,11 +757,17 @@ class Service:
         except Exception as exc:
             self.failed(request, exc, what)
             return None
+        except BaseException:
+            if request.session and not request.answered:
+                self.owed.add(request)
+            raise
         if type(result) is CoroutineType:
             if request is self._send_request:
                 # The shared request of plain sends is reused by the next
                 # message; a coroutine that outlives this one needs its own.
                 request = ServedRequest(0, request.source)
+            elif request.session:
+                self.owed.add(request)
             return self.resume(Fiber(result, self.context.copy(), request, answers, what), None)
         if request.session and not request.answered:
             self.finish(request, result, answers)
