@@ -4,8 +4,8 @@ A trio Instrument, so the cost is paid per task step, not per message: a
 service's loop handles up to a batch of messages in one step. Each step's
 time is charged to the service whose task ran it (found through the task's
 context, where every service task sets `service.current`); a handler that
-another task ran inline is charged by `Service.run_here`, and what a
-service's task ran of another's (`Service.run_inline`) is lent back here. The watchdog thread reads `task`, `steps` and `started`
+another task ran inline is charged by `Service.run_inline`, and what a
+service's task ran of another's is lent back here. The watchdog thread reads `task`, `steps` and `started`
 to see a step that never ends.
 """
 

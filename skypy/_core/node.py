@@ -17,7 +17,6 @@ from time import perf_counter
 from typing import Any, Callable, Final, Iterator, Protocol, TypeVar
 
 import trio
-from trio.lowlevel import current_task
 
 from ..errors import ServiceExit, ServiceNotFound, SkypyError
 from .config import Config
@@ -37,7 +36,7 @@ from .meter import Meter
 from .monitors import ExitReason, Monitors
 from .protocol import Handler, ProtocolTable
 from .request import ServedRequest
-from .service import BATCH, Fork, Service
+from .service import BATCH, PASS_BUDGET, Fork, Service
 from .timers import Timers
 from .turn import Stand
 
@@ -187,10 +186,8 @@ class Node:
         runnable = self._runnable = deque()
         try:
             yield
-            me = current_task()
             # Each run is charged from where the last ended: one clock
-            # reading a run. The block's task is no service's, so it lends
-            # no time to them (as a caller running its callee does).
+            # reading a run.
             clock = perf_counter()
             for _ in range(INLINE_RUNS):
                 if not runnable:
@@ -199,7 +196,7 @@ class Node:
                 if svc.turn.holder is QUEUED:  # (not CLOSED since)
                     # As much as its loop would take in one step: a gate
                     # with the DATA of a whole batch takes it all here.
-                    clock = svc.run_here(me, BATCH, clock)
+                    clock = svc.run_inline(None, BATCH, clock)
         finally:
             self._runnable = None
             for svc in runnable:
@@ -347,8 +344,8 @@ class _CopyingService(Service):
     """A service of a `CopyingNode`: a call run inline (`Service.run_inline`, the one way
     into a mailbox besides `Node.post`) gets its own copy too."""
 
-    def run_inline(self, msg: RawMessage) -> None:
-        super().run_inline(_copied(msg))
+    def run_inline(self, msg: RawMessage | None, budget: int = PASS_BUDGET, started: float | None = None) -> float:
+        return super().run_inline(None if msg is None else _copied(msg), budget, started)
 
 
 class CopyingNode(Node):

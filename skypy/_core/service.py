@@ -682,25 +682,27 @@ class Service:
             return None
         return self.invoke(request, commands[args[0]], args[1:], True, f"command {args[0]!r}")
 
-    def run_inline(self, msg: RawMessage) -> None:
-        """Deliver `msg` to this idle service and run it in the caller's task (see `run_here`),
-        saving task switches: a call to an idle service."""
-        self.mailbox.append(msg)
-        started = perf_counter()
-        # The caller's task step ran our code: charge it to us, not to them.
-        self.node.meter.lent += self.run_here(current_task(), PASS_BUDGET, started) - started
-
-    def run_here(self, me: Task, budget: int, started: float) -> float:
-        """Run what is queued for this service in task `me`, which is not its own; the time
-        (perf_counter) it ended, having charged this service with the time since `started`.
+    def run_inline(self, msg: RawMessage | None, budget: int = PASS_BUDGET, started: float | None = None) -> float:
+        """Deliver `msg` (if any) to this idle service and run it in this task, which is not
+        its own, saving task switches; the time (perf_counter) the run ended.
 
         Only for an idle service (nothing woken or forked, its loop parked, or
         QUEUED for the task of a delivering block), so what is queued is what
-        its loop would take next. `me` then acts as the loop until another
-        task holds the turn (a coroutine a message woke, say), as a
-        suspending coroutine does, for up to `budget` steps.
+        its loop would take next. This task then acts as the loop until
+        another task holds the turn (a coroutine a message woke, say), as a
+        suspending coroutine does, for up to `budget` steps. The run is
+        charged to this service: from now, and lent back to the caller's
+        task step (a call to an idle service); or, given `started`, from
+        then, lending nothing (a delivering block, whose task is no
+        service's, runs services back to back).
         """
         turn = self.turn
+        me = current_task()
+        if msg is not None:
+            self.mailbox.append(msg)
+        lent = started is None
+        if started is None:
+            started = perf_counter()
         turn.holder = me
         token = current.set(self)
         try:
@@ -709,7 +711,10 @@ class Service:
         finally:
             current.reset(token)
             ended = perf_counter()
-            self.cpu += ended - started
+            spent = ended - started
+            self.cpu += spent
+            if lent:
+                self.node.meter.lent += spent
             if turn.holder is me:  # a BaseException escaped a handler: the turn goes back
                 turn.holder = None
                 if self.mailbox or self.forks or turn.ready:
