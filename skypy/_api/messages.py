@@ -112,7 +112,10 @@ def _request(
     holding = holder is running if running is not None else holder is current_task()
     if callee.turn.holder is None and holding and callee is not svc:
         callee.run_inline(msg)
-        values = svc.take_answer(session)
+        mailbox = svc.mailbox
+        # Only an answer first in line can be taken: with many coroutines
+        # calling, others' answers are usually ahead, and this saves asking.
+        values = svc.take_answer(session) if mailbox and mailbox[0][1] == session else NOT_YET
         if values is not NOT_YET:
             svc.inline_calls += 1
         return session, values
