@@ -70,7 +70,7 @@ def send(addr: Address, ptype: str | int, *args: Any) -> None:
         except ServiceNotFound as exc:
             node.log(svc.handle, f"send dropped: {exc}")
             return
-    pid, pack = svc.protocols.sender(ptype)
+    pid, pack = svc.protocols.senders[ptype]
     if svc.request.trace is not None:
         node.post(addr, marker(svc, "send", addr))
     node.post(addr, (svc.handle, 0, pid, args if pack is None else pack(*args)))
@@ -82,7 +82,7 @@ def redirect(addr: Address, source: int, ptype: str | int, session: int, *args: 
         svc = current.get()  # running(), inlined: a gate redirects every client packet
     except LookupError:
         raise _outside_any_service() from None
-    pid, pack = svc.protocols.sender(ptype)
+    pid, pack = svc.protocols.senders[ptype]
     node = svc.node
     node.post(addr if type(addr) is int else node.resolve(addr), (source, session, pid, args if pack is None else pack(*args)))
 
@@ -103,7 +103,7 @@ def _request(
     callee = node.services.get(dest)
     if callee is None:
         raise ServiceNotFound(f"call to invalid address {address(dest)}")
-    pid, pack = svc.protocols.sender(ptype)
+    pid, pack = svc.protocols.senders[ptype]
     session = svc.new_session()
     msg = (svc.handle, session, pid, args if pack is None else pack(*args))
     if svc.request.trace is not None:

@@ -43,7 +43,7 @@ class ProtocolTable:
     with them packs on the sending side and unpacks on the receiving side.
     """
 
-    __slots__ = ("ids", "names", "packers", "unpackers", "_senders")
+    __slots__ = ("ids", "names", "packers", "unpackers", "senders")
 
     def __init__(self, base: ProtocolTable | None = None) -> None:
         if base is None:
@@ -57,7 +57,10 @@ class ProtocolTable:
             self.names = dict(base.names)
             self.packers = dict(base.packers)
             self.unpackers = dict(base.unpackers)
-        self._senders: dict[str | int, tuple[int, Packer | None]] = {}
+        # The number and packer for sending a protocol given by name or
+        # number, as `senders[ptype]`: a plain dict lookup on the send path,
+        # filled on first use.
+        self.senders = _Senders(self)
 
     def register(
         self, name: str, ptype: int, pack: Packer | None = None, unpack: Unpacker | None = None
@@ -74,7 +77,7 @@ class ProtocolTable:
             self.packers[ptype] = pack
         if unpack is not None:
             self.unpackers[ptype] = unpack
-        self._senders.clear()
+        self.senders.clear()
 
     def id_of(self, ptype: str | int) -> int:
         """The number of a protocol given by name or number."""
@@ -83,13 +86,20 @@ class ProtocolTable:
         except KeyError:
             raise SkypyError(f"unknown protocol {ptype!r}") from None
 
-    def sender(self, ptype: str | int) -> tuple[int, Packer | None]:
-        """The number and packer for sending `ptype`, in one lookup on the send path."""
-        entry = self._senders.get(ptype)
-        if entry is None:
-            pid = self.id_of(ptype)
-            entry = self._senders[ptype] = (pid, self.packers.get(pid))
-        return entry
-
     def name_of(self, ptype: int) -> str:
         return self.names.get(ptype, str(ptype))
+
+
+class _Senders(dict[str | int, tuple[int, Packer | None]]):
+    """`ProtocolTable.senders`: a protocol (name or number) -> its number and packer."""
+
+    __slots__ = ("_table",)
+
+    def __init__(self, table: ProtocolTable) -> None:
+        super().__init__()
+        self._table = table
+
+    def __missing__(self, ptype: str | int) -> tuple[int, Packer | None]:
+        pid = self._table.id_of(ptype)  # SkypyError for an unknown protocol
+        entry = self[ptype] = (pid, self._table.packers.get(pid))
+        return entry
