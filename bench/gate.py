@@ -1,14 +1,18 @@
-"""Round trips through the gate and an agent, against bench/echo.py's socket-level echo.
+"""Round trips through the gate and an agent, against bench/echo.py's socket echo.
 
     python bench/gate.py [--json] [--duration 10] [--connections 50] [--size 1024] [--repeats 3]
 
 Figure `gate` (round trips/s): bench/echo.py's load client, in its own
 process, keeps `--connections` connections each sending a `--size`-byte
 netpack frame and waiting for the answer; the gate forwards each packet to
-the connection's agent, which writes it back framed. The baseline is the
-`echo_dispatch` figure of bench/echo.py: one service echoing raw bytes from
-its socket dispatch handler, as the gate reads them, but with no framing and
-no agent; same client, same run. Each is the median of `--repeats` runs.
+the connection's agent, which writes it back framed. Its baseline is the
+socket echo, bench/echo.py's `echo` figure: a service with a coroutine per
+connection doing ``write(id, await read(id))``, no framing and no agent.
+`gate_vs_dispatch` is the same gate figure against bench/echo.py's
+`echo_dispatch`, the echo answered in the socket dispatch handler with no
+coroutine at all, as a gate reads: the floor of one service touching each
+read. Same client, same run; the servers take turns, and each figure is
+the median of `--repeats` turns.
 """
 
 from __future__ import annotations
@@ -56,15 +60,21 @@ async def gate_server() -> None:
 
 def measure(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     client_args = [str(args.connections), str(args.size), str(args.duration)]
-    ours, base = [], []
+    ours, socket_echo, dispatch_echo = [], [], []
     for _ in range(args.repeats):
         echo.CLIENT_ARGS[:] = ["echo_gate", *client_args, "framed"]
         trio.run(gate_server)
         ours.append(echo.RESULT.pop("echo_gate"))
+        echo.CLIENT_ARGS[:] = ["echo", *client_args]
+        trio.run(echo.skypy_server, echo.coroutine_per_connection(echo.skypy_echo))
+        socket_echo.append(echo.RESULT.pop("echo"))
         echo.CLIENT_ARGS[:] = ["echo_dispatch", *client_args]
         trio.run(echo.skypy_server, echo.echo_in_dispatch)
-        base.append(echo.RESULT.pop("echo_dispatch"))
-    return {"gate": figure(ours, base, "round trips/s")}
+        dispatch_echo.append(echo.RESULT.pop("echo_dispatch"))
+    return {
+        "gate": figure(ours, socket_echo, "round trips/s"),
+        "gate_vs_dispatch": figure(ours, dispatch_echo, "round trips/s"),
+    }
 
 
 def main() -> None:
