@@ -45,6 +45,15 @@ async def test_read_n_waits_for_exactly_n_bytes(listener):
     assert await socket.read(id) == b"fgh"
 
 
+async def test_read_of_no_bytes_returns_at_once_and_a_negative_count_is_refused(listener):
+    client, id = await listener.connect()
+    assert await socket.read(id, 0) == b""
+    with pytest.raises(ValueError, match="cannot read -1 bytes"):
+        await socket.read(id, -1)
+    await client.send_all(b"ab")
+    assert await socket.read(id, 2) == b"ab"  # nothing was taken meanwhile
+
+
 async def test_readline_strips_the_separator(listener):
     client, id = await listener.connect()
     await client.send_all(b"one\r\ntwo\r\n")
