@@ -14,6 +14,7 @@ from typing import Any, Callable
 from .._api.coroutines import timeout
 from .._api.lifecycle import on_exit
 from .._api.messages import dispatch, running
+from .._core.current import current
 from .._core.service import Service
 from ..errors import SocketClosed, SocketError
 from .recvbuffer import RecvBuffer
@@ -103,7 +104,10 @@ class SocketPool:
         Installed through the service API, as any library would: `dispatch`
         for PTYPE_SOCKET messages, `on_exit` to close what it holds.
         """
-        svc = running()
+        try:
+            svc = current.get()  # running(), inlined: every read comes this way
+        except LookupError:
+            svc = running()  # raises the error that says where to call this from
         pool: SocketPool | None = svc.libraries.get("socket")
         if pool is None:
             pool = svc.libraries["socket"] = cls(svc, SocketServer.of(svc.node))
@@ -143,8 +147,14 @@ class SocketPool:
     # --- blocking on a socket -------------------------------------------------
 
     async def wait(self, s: Sock, want: Want) -> bytes | None:
-        """Suspend until the handler wakes us: the bytes wanted, or None when the socket closed."""
-        self.claim(s, want)
+        """Suspend until the handler wakes us: the bytes wanted, or None when the socket closed.
+
+        `want` becomes what the one coroutine reading `s` waits for;
+        SocketError if another reads it already.
+        """
+        if s.want is not None:
+            raise SocketError(f"socket {s.id} is already being read by another coroutine")
+        s.want = want
         s.result = None
         try:
             await self.svc.suspend_until_woken(s)
@@ -153,19 +163,14 @@ class SocketPool:
         result, s.result = s.result, None
         return result
 
-    def claim(self, s: Sock, want: Want) -> None:
-        """Make `want` what the one coroutine reading `s` waits for; SocketError if another reads it."""
-        if s.want is not None:
-            raise SocketError(f"socket {s.id} is already being read by another coroutine")
-        s.want = want
-
     async def read(self, id: int, want: int | bytes, line_max: int = MAX_LINE) -> bytes:
         """`want` bytes (0: any), or a line ending in separator `want` of at most `line_max`
         bytes; SocketClosed if it closes first, LineTooLong if the line is longer."""
         s = self.socks.get(id)
         if s is None:
             raise SocketClosed(f"socket {id} is not open in this service")
-        result = take(s.buffer, want)
+        # take(), inlined for the usual read: anything, of a socket drained so far.
+        result = None if want == 0 and not s.buffer.size else take(s.buffer, want)
         if result is not None and not (type(want) is bytes and len(result) > line_max):
             if s.paused:
                 self._drained(s)
