@@ -471,7 +471,11 @@ class Service:
                 # Read each time: a coroutine resumed here may swap it (hold_requests).
                 mailbox = self.mailbox
                 if turn.ready:
-                    step = self.resume(*turn.ready.popleft())
+                    fiber, value = turn.ready.popleft()
+                    if fiber.task is None and turn.passing is turn.loop_task:
+                        step = self.step(fiber, value)  # resume's usual case, without its call
+                    else:
+                        step = self.resume(fiber, value)
                 elif self.forks:
                     step = self.invoke(*self.forks.popleft())
                 elif mailbox:
