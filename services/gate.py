@@ -28,8 +28,8 @@ from typing import Any
 
 import skypy
 from skypy import netpack, socket
-from skypy.socket import DATA, ERROR
 from skypy.lowlevel import queue_length
+from skypy.socket import DATA, ERROR
 
 # How long a kicked connection may take to flush what was written to it
 # before the rest is dropped: a client that stopped reading must not keep
