@@ -3,7 +3,8 @@
 It knows nothing of sockets, consoles or the debug protocol: those are
 services and libraries built on the service API, attached through the hook
 fields below (`default_handlers`, `log_hooks`, `crash_hooks`, `retire_hooks`,
-`call_meter`, `extensions`) and `Service`'s own (`exit_hooks`, `message_hook`).
+`call_meter`, `extensions`) and `Service`'s own (`exit_hooks`, `message_hook`,
+`libraries`).
 """
 
 from __future__ import annotations
