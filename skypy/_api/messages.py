@@ -348,8 +348,7 @@ def response() -> Responder:
     if request.session == 0:
         raise ResponseError("response(): this message was sent, not called; nobody waits for an answer")
     request.answered = True
-    svc.owed.add(request)  # the service's end fails it if the Responder never answers
-    return Responder(svc, request)
+    return Responder(svc, svc.owe(request))  # the service's end fails it if never answered
 
 
 def register_protocol(

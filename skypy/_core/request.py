@@ -18,6 +18,14 @@ class ServedRequest:
         # The trace tag every send and call this request causes carries (skypy.trace), or None.
         self.trace: str | None = None
 
+    def copy(self) -> ServedRequest:
+        """A request like this one, for whoever keeps it past the handler's call."""
+        copy = ServedRequest(self.session, self.source)
+        copy.answered = self.answered
+        copy.ignored = self.ignored
+        copy.trace = self.trace
+        return copy
+
 
 class TimeoutCallback:
     """A session that starts a coroutine when its timer fires, instead of waking one."""

@@ -139,6 +139,10 @@ class Service:
         # The request of a plain send run by a plain function: nobody can be
         # answered, so one object serves them all and sends allocate nothing.
         self._send_request = ServedRequest(0, 0)
+        # The same for calls: a plain function answers (or is answered for)
+        # before its call returns, so one object serves every call it takes;
+        # whoever keeps a request past that takes a copy (`owe`).
+        self._call_request = ServedRequest(0, 0)
         # The coroutine whose code runs now, if any (plain handlers run with none).
         self.running: Fiber | None = None
         # The coroutine that needs the loop task as its own, and what it
@@ -667,7 +671,11 @@ class Service:
         unpack = self.protocols.unpackers.get(ptype)
         args = payload if unpack is None else unpack(payload)
         if session:
-            request = ServedRequest(session, source)  # owed once it can outlive its handler (invoke)
+            request = self._call_request  # owed, as a copy, once it can outlive its handler (`owe`)
+            request.session = session
+            request.source = source
+            request.answered = request.ignored = False
+            request.trace = None
         else:
             request = self._send_request
             request.source = source
@@ -753,10 +761,10 @@ class Service:
 
         A request goes into `owed`, which the service's end fails, only once
         it can outlive the handler's call unanswered (a coroutine, an escaping
-        BaseException, `response`): a plain handler answers, or is answered
-        for, before this returns, and most calls are served so. One that ends
-        the service (`exit`) is failed as the request being served
-        (`Node.retire`).
+        BaseException, `response`: see `owe`): a plain handler answers, or is
+        answered for, before this returns, and most calls are served so, all
+        with one shared request object. One that ends the service (`exit`)
+        is failed as the request being served (`Node.retire`).
         """
         self.request = request
         try:
@@ -768,19 +776,29 @@ class Service:
             return None
         except BaseException:
             if request.session and not request.answered:
-                self.owed.add(request)
+                self.owe(request)
             raise
         if type(result) is CoroutineType:
             if request is self._send_request:
                 # The shared request of plain sends is reused by the next
                 # message; a coroutine that outlives this one needs its own.
                 request = ServedRequest(0, request.source)
-            elif request.session:
-                self.owed.add(request)
+            elif request.session and not request.answered:
+                request = self.owe(request)
             return self.resume(Fiber(result, self.context.copy(), request, answers, what), None)
         if request.session and not request.answered:
             self.finish(request, result, answers)
         return None
+
+    def owe(self, request: ServedRequest) -> ServedRequest:
+        """Keep `request` owed past its handler's call (failed when the service ends): the
+        request itself, or a copy if it is the one plain calls share, which then counts as
+        answered, the copy answering for it."""
+        if request is self._call_request:
+            request = request.copy()
+            self._call_request.answered = True
+        self.owed.add(request)
+        return request
 
     def _answer_nobody_waits(self, source: int, session: int, waiter: TimeoutCallback | None) -> Step | None:
         """An answer no coroutine waits for: a timer's callback to start, a late answer to drop, or an unknown one."""

@@ -188,6 +188,50 @@ async def test_response_answers_later_from_another_coroutine(node):
     assert result == ["later"]
 
 
+async def test_held_responses_each_answer_their_own_call(node):
+    # Plain handlers share one request object while they run; each held
+    # response must keep its own caller.
+    async def service():
+        pending = []
+        skypy.dispatch_commands({
+            "hold": lambda: pending.append(skypy.response()),
+            "release": lambda: [reply(n) for n, reply in reversed(list(enumerate(pending)))] and None,
+        })
+
+    addr = await skypy.newservice(service)
+    results = {}
+
+    async def held_call(n):
+        results[n] = await node.call(addr, "lua", "hold")
+
+    async with trio.open_nursery() as nursery:
+        for n in range(3):
+            nursery.start_soon(held_call, n)
+            await trio.testing.wait_all_tasks_blocked()
+        await node.call(addr, "lua", "release")
+    assert results == {0: 0, 1: 1, 2: 2}
+
+
+async def test_a_call_answered_before_its_handler_goes_on_as_a_coroutine_is_answered_once(node, logs):
+    async def service():
+        async def later():
+            await skypy.sleep(3600)
+
+        def handler(session, source):
+            skypy.ret("early")
+            return later()
+
+        skypy.dispatch("lua", handler)
+        skypy.dispatch("text", lambda session, source: skypy.exit())
+
+    addr = await skypy.newservice(service)
+    assert await skypy.call(addr, "lua") == "early"
+    with pytest.raises(skypy.CallError, match="exited"):
+        await skypy.call(addr, "text")  # exits: what it owes is failed, and "early"'s call is not
+    await skypy.call(await skypy.newservice(lambda: None), "debug", "PING")  # the caller's mailbox is drained
+    assert not [text for _, text in logs if "Unknown session" in text]
+
+
 async def test_response_used_twice_raises(node):
     errors = []
 
