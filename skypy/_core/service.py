@@ -785,6 +785,8 @@ class Service:
                 request = ServedRequest(0, request.source)
             elif request.session and not request.answered:
                 request = self.owe(request)
+            elif request is self._call_request:
+                request = request.copy()  # answered already: kept as it is, owing nothing
             return self.resume(Fiber(result, self.context.copy(), request, answers, what), None)
         if request.session and not request.answered:
             self.finish(request, result, answers)
