@@ -15,9 +15,11 @@ go to `agent` as "client" messages ``(session 0, source client, fd,
 packet)``, `accept(fd)`: read it, packets to the watchdog, `kick(fd)`.
 Every connection announced by ``open`` is followed by exactly one ``close``.
 
-A connection is read only as fast as its consumer (its agent, or the
-watchdog) keeps up: once more than `maxqueue` messages (1024) wait in the
-consumer's mailbox, the gate stops reading that connection, and TCP holds
+The gate decides where each connection's packets go; the socket server
+cuts and sends them (`skypy.socket.forward`), so no step of the gate stands
+between a client and its agent. A connection is read only as fast as its
+consumer (its agent, or the watchdog) keeps up: once more than `maxqueue`
+messages (1024) wait in the consumer's mailbox, reading stops, and TCP holds
 the client back; it reads on once the consumer has taken what was queued. With
 `timeout`, a connection that sends nothing for that many seconds is closed.
 """
@@ -27,46 +29,27 @@ from __future__ import annotations
 from typing import Any
 
 import skypy
-from skypy import netpack, socket
-from skypy.lowlevel import queue_length
-from skypy.socket import DATA, ERROR
+from skypy import socket
+from skypy.socket import ERROR
 
 # How long a kicked connection may take to flush what was written to it
 # before the rest is dropped: a client that stopped reading must not keep
 # its fd and its maxclient slot for ever.
 KICK_FLUSH_SECONDS = 5.0
-# Messages that may wait for a connection's consumer before the gate stops reading it.
-MAXQUEUE = 1024
-# A long read is decoded this many bytes at a time, the consumer's queue looked
-# at in between: empty packets are 2 bytes each, and one read of them must not
-# queue half a million messages before the gate can stop.
-SLICE = 4 << 10
-# A read that brings one packet looks at the consumer's queue only every so
-# many reads (one that brings more, at once): the hot path stays cheap, and
-# the queue passes maxqueue by this much at most.
-CHECK_EVERY = 16
 
 
 class Connection:
     """One client connection, from accept to close."""
 
-    __slots__ = (
-        "fd", "address", "decoder", "agent", "client", "started", "held", "paused", "heard", "quiet_since",
-        "countdown",
-    )
+    __slots__ = ("fd", "address", "agent", "started", "bytes_read", "quiet_since")
 
     def __init__(self, fd: int, address: str) -> None:
         self.fd = fd
         self.address = address
-        self.decoder = netpack.PacketDecoder()
         self.agent: int | str | None = None  # None: packets go to the watchdog
-        self.client = 0
         self.started = False
-        self.held = b""  # bytes read but not yet decoded, while the consumer catches up
-        self.paused = False
-        self.heard = False  # the client sent something since the last sweep (`timeout`)
+        self.bytes_read = 0  # as the last sweep found it (`timeout`)
         self.quiet_since = skypy.now()  # the first sweep that found it silent
-        self.countdown = CHECK_EVERY  # reads until the consumer's queue is looked at
 
 
 class Gate:
@@ -74,7 +57,7 @@ class Gate:
         self.watchdog: int | str = 0
         self.listen_id: int | None = None
         self.maxclient = 1024
-        self.maxqueue = MAXQUEUE
+        self.maxqueue = socket.MAXQUEUE
         self.timeout: float | None = None
         self.connections: dict[int, Connection] = {}
         self.library_dispatch: Any = None
@@ -85,18 +68,16 @@ class Gate:
         if self.listen_id is not None:
             raise skypy.SkypyError("gate: already listening; close it first")
         self.maxclient = conf.get("maxclient", 1024)
-        self.maxqueue = conf.get("maxqueue", MAXQUEUE)
+        self.maxqueue = conf.get("maxqueue", socket.MAXQUEUE)
         self.timeout = conf.get("timeout")
         self.watchdog = conf.get("watchdog", source)
         if conf.get("nodelay") is False:
             skypy.error("gate: nodelay = false ignored: skypy sets TCP_NODELAY on every connection")
         id, host, port = await socket.listen(conf.get("address", "0.0.0.0"), conf.get("port", 0), conf.get("backlog"))
         if self.library_dispatch is None:
-            # The gate reads its clients itself, as skynet's gateserver reads
-            # socketdriver messages: DATA is framed here, inline, with no
-            # coroutine woken per read. Every other socket event (and DATA of
-            # other sockets) still goes through skypy.socket's handler, which
-            # listen() has just installed.
+            # The watchdog hears of a client's socket errors; every event
+            # still goes on to skypy.socket's handler, which listen() has
+            # just installed.
             self.library_dispatch = skypy.dispatch("socket", self.on_socket)
         await socket.start(id, self.accepted)
         self.listen_id = id
@@ -115,7 +96,7 @@ class Gate:
     async def forward(self, source: int, fd: int, client: int = 0, agent: int | str | None = None) -> None:
         c = self.connection(fd)
         c.agent = agent or source
-        c.client = client or 0
+        socket.forward(fd, c.agent, client or 0, "client", fd, maxqueue=self.maxqueue)
         skypy.fork(self.close_when_gone, c, c.agent)
         await self.start(c)
 
@@ -137,6 +118,7 @@ class Gate:
     async def accept(self, source: int, fd: int) -> None:
         c = self.connection(fd)
         c.agent = None
+        socket.forward(fd, self.watchdog, skypy.self(), "lua", "socket", "data", fd, maxqueue=self.maxqueue)
         await self.start(c)
 
     async def kick(self, source: int, fd: int) -> None:
@@ -189,9 +171,14 @@ class Gate:
         if self.listen_id is None or not self.timeout:
             return
         now = skypy.now()
+        sockets = {s["id"]: s for s in socket.info()}
         for c in list(self.connections.values()):
-            if c.heard or c.paused:  # a paused client is not idle: we are not reading it
-                c.heard = False
+            s = sockets.get(c.fd)
+            if s is None:
+                continue  # closing: its CLOSE is on the way
+            # A paused client is not idle: it is not being read.
+            if s["read"] != c.bytes_read or s["paused"]:
+                c.bytes_read = s["read"]
                 c.quiet_since = now
             elif now - c.quiet_since >= self.timeout:
                 c.quiet_since = float("inf")  # closed once
@@ -199,35 +186,7 @@ class Gate:
                 skypy.fork(self.kick, 0, c.fd)
         skypy.timeout(self.timeout / 4, self.sweep)
 
-    # --- backpressure ---------------------------------------------------
-
-    def consumer(self, c: Connection) -> int | str:
-        return self.watchdog if c.agent is None else c.agent
-
-    def pause(self, c: Connection) -> None:
-        if not c.paused:
-            c.paused = True
-            socket.pause(c.fd)
-            skypy.fork(self.resume_when_taken, c)
-
-    async def resume_when_taken(self, c: Connection) -> None:
-        """Read on from `c` once its consumer has taken every message queued before now.
-
-        A debug PING, which every service answers, queues behind them: its
-        answer is the sign. No polling, and nothing on the core's message path.
-        """
-        try:
-            await skypy.call(self.consumer(c), "debug", "PING")
-        except skypy.CallError:
-            pass  # the consumer is gone: read on, and let the watchdog decide
-        if self.connections.get(c.fd) is not c:
-            return
-        c.paused = False
-        held, c.held = c.held, b""
-        if held:
-            self.received_slices(c, held)  # may pause it again
-        if not c.paused:
-            socket.resume(c.fd)
+    # --- the watchdog --------------------------------------------------
 
     def tell(self, what: str, fd: int, *args: Any) -> None:
         skypy.send(self.watchdog, "lua", "socket", what, fd, *args)
@@ -235,53 +194,9 @@ class Gate:
     # --- socket events --------------------------------------------------
 
     def on_socket(self, session: int, source: int, kind: int, id: int, *args: Any) -> Any:
-        c = self.connections.get(id)
-        if c is not None:
-            if kind == DATA:
-                self.received(c, args[0])
-                return None
-            if kind == ERROR:
-                self.tell("error", id, args[0])  # CLOSE follows
+        if kind == ERROR and id in self.connections:
+            self.tell("error", id, args[0])  # CLOSE follows
         return self.library_dispatch(session, source, kind, id, *args)
-
-    def received(self, c: Connection, data: bytes) -> None:
-        # The hot path: bench/gate.py measures it.
-        c.heard = True
-        if c.held or len(data) > SLICE:
-            self.received_slices(c, data)
-            return
-        packets = c.decoder.feed(data)
-        self.dispatch_packets(c, packets)
-        c.countdown -= 1
-        if len(packets) > 1 or c.countdown <= 0:
-            c.countdown = CHECK_EVERY
-            if queue_length(self.consumer(c)) > self.maxqueue:
-                self.pause(c)
-
-    def received_slices(self, c: Connection, data: bytes) -> None:
-        """Decode `data` a slice at a time, keeping the rest once the consumer is behind."""
-        if c.held:
-            data = c.held + data
-        view = memoryview(data)
-        consumer = self.consumer(c)
-        for start in range(0, len(data), SLICE):
-            if queue_length(consumer) > self.maxqueue:
-                c.held = bytes(view[start:])
-                self.pause(c)
-                return
-            self.dispatch_packets(c, c.decoder.feed(view[start : start + SLICE]))
-        c.held = b""
-        if queue_length(consumer) > self.maxqueue:
-            self.pause(c)
-
-    def dispatch_packets(self, c: Connection, packets: list[bytes]) -> None:
-        if c.agent is not None:
-            redirect, agent, client, fd = skypy.redirect, c.agent, c.client, c.fd
-            for packet in packets:
-                redirect(agent, client, "client", 0, fd, packet)
-        else:
-            for packet in packets:
-                self.tell("data", c.fd, packet)
 
 
 async def main() -> None:

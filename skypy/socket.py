@@ -26,17 +26,19 @@ from typing import Any, Callable, Coroutine
 
 from ._api.messages import running
 from ._core.current import current
+from ._net.forwarding import MAXQUEUE
 from ._net.pool import BUFFER_MAX, MAX_LINE, LineTooLong, SocketPool
 from ._net.server import SocketServer
-from ._net.table import ACCEPT, CLOSE, CONNECT, DATA, ERROR, UDP, WARNING
+from ._net.table import ACCEPT, BEHIND, CLOSE, CONNECT, DATA, ERROR, UDP, WARNING
 from .errors import SocketClosed, SocketError
 
 # `open` (skynet's name) is left out, so `from skypy.socket import *` does
 # not shadow the builtin: write `socket.open(host, port)`.
 __all__ = [
-    "ACCEPT", "BUFFER_MAX", "CLOSE", "CONNECT", "DATA", "ERROR", "MAX_LINE", "UDP", "WARNING",
+    "ACCEPT", "BEHIND", "BUFFER_MAX", "CLOSE", "CONNECT", "DATA", "ERROR", "MAXQUEUE", "MAX_LINE", "UDP",
+    "WARNING",
     "LineTooLong", "SocketClosed", "SocketError",
-    "abandon", "close", "close_fd", "disconnected", "info", "invalid", "limit", "listen", "lwrite",
+    "abandon", "close", "close_fd", "disconnected", "forward", "info", "invalid", "limit", "listen", "lwrite",
     "onclose", "pause", "read", "readall", "readline", "resume", "sendto", "shutdown", "start", "udp",
     "udp_connect", "warning", "write",
 ]
@@ -104,6 +106,25 @@ def pause(id: int) -> None:
 def resume(id: int) -> None:
     """Read connection `id` again after `pause`."""
     _server().resume(id)
+
+
+def forward(
+    id: int, addr: int | str, source: int, typename: str | int, *args: Any, maxqueue: int = MAXQUEUE
+) -> None:
+    """Cut what connection `id` reads into netpack packets and send each on, as
+    ``skypy.redirect(addr, source, typename, 0, *args, packet)`` would from this service.
+
+    The socket server does it where it reads, as skynet's gate does for its
+    agents: no step of this service per packet. `id`'s bytes no longer come
+    here as DATA; its events (CLOSE, ERROR…) still do. Once more than
+    `maxqueue` messages wait for `addr`, reading pauses until it has taken
+    them, so TCP holds the peer back. Lasts until `id` closes or is abandoned;
+    called again, later packets go to the new place and none is lost. `addr`
+    is resolved now; SocketError if `id` is not a TCP connection.
+    """
+    svc = running()
+    ptype, pack = svc.protocols.senders[typename]
+    _server().forward(id, svc.node.resolve(addr), source, ptype, pack, args, maxqueue)
 
 
 def abandon(id: int) -> None:

@@ -1,6 +1,6 @@
 """The layers of the tree: each module imports only from its own layer or those below it.
 
-Bottom to top: errors → the core (skypy/_core) → the service API
+Bottom to top: errors and netpack framing, which import nothing → the core (skypy/_core) → the service API
 (skypy/_api, skypy.lowlevel) → the socket server (skypy/_net) → the public
 libraries → the operator tools (skypy/ops) → embedding (skypy.embed) → the
 ``skypy`` namespace → the command and skypy.testing → the shipped services,
@@ -19,13 +19,13 @@ ROOT = Path(__file__).resolve().parents[1]
 # (layer, module or package prefix); a module takes the first entry that matches.
 LAYERS: list[tuple[int, str]] = [
     (0, "skypy.errors"),
+    (0, "skypy.netpack"),  # pure framing, which the socket server cuts forwarded input with
     (1, "skypy._core"),
     (2, "skypy._api"),
     (2, "skypy.lowlevel"),
     (3, "skypy._net"),
     (4, "skypy.socket"),
     (4, "skypy.socketchannel"),
-    (4, "skypy.netpack"),
     (4, "skypy.serialize"),
     (4, "skypy._weburl"),
     (4, "skypy.cluster"),

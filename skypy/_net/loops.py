@@ -97,8 +97,9 @@ async def read_loop(server: SocketServer, conn: Conn, sock: socket.socket, scope
 
 def receive(server: SocketServer, conn: Conn, sock: socket.socket) -> bool:
     """One recv from connected TCP `sock`, for the poller or its reader task, inside a
-    `Node.delivering` block: what came is posted to the owner as DATA (unless discarded
-    while closing). False once reading is over (FIN or an error, already applied)."""
+    `Node.delivering` block: what came is posted to the owner as DATA, or its packets to
+    their consumer if the connection is forwarded (unless discarded while closing).
+    False once reading is over (FIN or an error, already applied)."""
     size = conn.read_size
     try:
         data = sock.recv(size)
@@ -116,7 +117,11 @@ def receive(server: SocketServer, conn: Conn, sock: socket.socket) -> bool:
     elif n * 2 < size and size > READ_MIN:
         conn.read_size = size // 2
     if conn.received(n):
-        server.node.post(conn.owner, (0, 0, PTYPE_SOCKET, (DATA, conn.id, data)))
+        forwarding = conn.forwarding
+        if forwarding is None:
+            server.node.post(conn.owner, (0, 0, PTYPE_SOCKET, (DATA, conn.id, data)))
+        elif not forwarding.deliver(server.node, data):
+            server.hold_back(conn, forwarding)
     return True
 
 async def write_loop(server: SocketServer, conn: Conn, sock: socket.socket) -> None:

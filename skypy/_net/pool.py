@@ -13,13 +13,13 @@ from typing import Any, Callable
 
 from .._api.coroutines import timeout
 from .._api.lifecycle import on_exit
-from .._api.messages import dispatch, running
+from .._api.messages import call, dispatch, running
 from .._core.current import current
 from .._core.service import Service
-from ..errors import SocketClosed, SocketError
+from ..errors import CallError, SocketClosed, SocketError
 from .recvbuffer import RecvBuffer
 from .server import SocketServer
-from .table import ACCEPT, CLOSE, CONNECT, DATA, ERROR, UDP, WARNING
+from .table import ACCEPT, BEHIND, CLOSE, CONNECT, DATA, ERROR, UDP, WARNING
 
 # Unread bytes a service may hold for one connection before the server stops
 # reading it (TCP backpressure), unless a read waits for more; reading
@@ -375,6 +375,21 @@ class SocketPool:
             return None
         return s.on_udp(data, address)
 
+    def _on_behind(self, id: int, consumer: int) -> Any:
+        return self._resume_when_taken(id, consumer)
+
+    async def _resume_when_taken(self, id: int, consumer: int) -> None:
+        """Read forwarded `id` on once `consumer` has taken every message queued before now.
+
+        A debug PING, which every service answers, queues behind them: its
+        answer is the sign. No polling, and nothing on the core's message path.
+        """
+        try:
+            await call(consumer, "debug", "PING")
+        except CallError:
+            pass  # the consumer is gone: read on, and let the owner decide
+        self.server.resume(id)
+
     def _on_warning(self, id: int, queued: int) -> Any:
         s = self.socks.get(id)
         if s is not None and s.on_warning is not None:
@@ -392,4 +407,5 @@ _EVENTS: dict[int, Callable[..., Any]] = {
     ERROR: SocketPool._on_error,
     UDP: SocketPool._on_udp,
     WARNING: SocketPool._on_warning,
+    BEHIND: SocketPool._on_behind,
 }

@@ -17,8 +17,9 @@ from trio.lowlevel import notify_closing
 from .._core.message import PTYPE_RESPONSE, PTYPE_SOCKET
 from ..errors import SocketError
 from . import loops
+from .forwarding import Forwarding
 from .poller import AVAILABLE as POLLING, Poller
-from .table import WARNING, WRITABLE, Conn, Effect, Event, SocketTable, State
+from .table import BEHIND, WARNING, WRITABLE, Conn, Effect, Event, SocketTable, State
 
 if TYPE_CHECKING:
     from .._core.node import Node
@@ -99,10 +100,36 @@ class SocketServer:
             self.apply(conn, conn.pause())
 
     def resume(self, id: int) -> None:
-        """Read connection `id` again after `pause`."""
+        """Read connection `id` again after `pause`; a forwarded one first sends on what it holds."""
         conn = self.table.get(id)
-        if conn is not None:
-            self.apply(conn, conn.resume())
+        if conn is None:
+            return
+        forwarding = conn.forwarding
+        if forwarding is not None and forwarding.held and conn.state is State.CONNECTED:
+            if not forwarding.deliver(self.node, b""):
+                self.hold_back(conn, forwarding)  # still behind: stay paused
+                return
+        self.apply(conn, conn.resume())
+
+    def forward(
+        self, id: int, dest: int, source: int, ptype: int, pack: Callable[..., Any] | None,
+        head: tuple[Any, ...], maxqueue: int,
+    ) -> None:
+        """Cut what TCP connection `id` reads into netpack packets and post each to `dest`
+        (forwarding.py), from now until it closes or is abandoned; SocketError if there is
+        no such connection. Called again, it sends the packets elsewhere, losing none."""
+        conn = self.table.get(id)
+        if conn is None or conn.kind != "tcp":
+            raise SocketError(f"socket {id} is not a TCP connection: it cannot be forwarded")
+        if conn.forwarding is None:
+            conn.forwarding = Forwarding()
+        conn.forwarding.redirect(dest, source, ptype, pack, head, maxqueue)
+
+    def hold_back(self, conn: Conn, forwarding: Forwarding) -> None:
+        """The consumer of forwarded `conn` is behind: pause reading, and tell the owner,
+        whose skypy.socket resumes it once the consumer has caught up."""
+        self.apply(conn, conn.pause())
+        self.post_event(conn.owner, (BEHIND, conn.id, forwarding.dest))
 
     def abandon(self, id: int) -> None:
         """The owner lets the socket go, unread, for another service to start."""

@@ -20,17 +20,20 @@ if TYPE_CHECKING:
 
     import trio
 
+    from .forwarding import Forwarding
     from .poller import PolledReader
 
 __all__ = [
-    "ACCEPT", "CLOSE", "CONNECT", "DATA", "ERROR", "UDP", "WARNING",
+    "ACCEPT", "BEHIND", "CLOSE", "CONNECT", "DATA", "ERROR", "UDP", "WARNING",
     "Conn", "Effect", "Event", "SocketTable", "State", "WRITABLE",
 ]
 
 # The PTYPE_SOCKET event kinds, skynet's numbers. A payload is
 # (kind, id, *details): DATA (id, bytes), CONNECT (id, address),
 # CLOSE (id), ACCEPT (listen id, new id, peer address), ERROR (id, reason),
-# UDP (id, bytes, sender address), WARNING (id, queued bytes).
+# UDP (id, bytes, sender address), WARNING (id, queued bytes); and skypy's
+# own BEHIND (id, consumer): a forwarded connection's consumer is behind and
+# its reading paused (forwarding.py).
 DATA = 1
 CONNECT = 2
 CLOSE = 3
@@ -38,6 +41,7 @@ ACCEPT = 4
 ERROR = 5
 UDP = 6
 WARNING = 7
+BEHIND = 8
 
 ID_MAX = 0x7FFFFFFF
 
@@ -95,7 +99,7 @@ class Conn:
         "id", "kind", "state", "owner", "sock", "queue", "address",
         "bytes_read", "bytes_written", "opened", "close_posted", "close_requested",
         "closers", "writing", "reader", "timer", "peer", "read_size",
-        "paused",
+        "paused", "forwarding",
     )
 
     def __init__(self, id: int, kind: str, state: State, owner: int) -> None:
@@ -123,6 +127,9 @@ class Conn:
         # Reading is paused (`pause`): the peer's bytes wait in the kernel,
         # whose full buffers stop the peer (TCP backpressure).
         self.paused = False
+        # Set by `SocketServer.forward`: the input is cut into packets and
+        # sent to their consumer instead of posted to the owner as DATA.
+        self.forwarding: Forwarding | None = None
 
     def __repr__(self) -> str:
         return f"<Conn {self.id} {self.kind} {self.state.value} owner={self.owner:#x}>"
@@ -173,6 +180,9 @@ class Conn:
         """The owner lets the socket go, unread, until another service starts it."""
         self.owner = 0
         self.paused = False  # the old owner's pause: the next owner reads when it starts
+        # The next owner reads the bytes itself; a packet cut in half, or
+        # held for a consumer that was behind, goes with the forwarding.
+        self.forwarding = None
         if self.state is State.CONNECTED:
             self.state = State.ACCEPTED
             return [Effect.STOP_READ]

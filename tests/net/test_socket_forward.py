@@ -1,0 +1,134 @@
+"""socket.forward: the socket server cuts a connection's input into netpack packets and
+sends each on as a redirect would, on real loopback connections."""
+
+import math
+
+import pytest
+import trio
+import trio.testing
+
+import skypy
+from skypy import netpack, socket
+from skypy.lowlevel import queue_length
+from skypy.testing import wait_until
+from tests.helpers.peers import TIMEOUT, socket_info
+
+
+async def collector(seen: list[tuple[object, ...]]) -> None:
+    """Records each "client" and "lua" message it gets: (session, source, *args)."""
+    skypy.dispatch("client", lambda *message: seen.append(message))
+    skypy.dispatch("lua", lambda *message: seen.append(message))
+
+
+class HeldConsumer:
+    """Takes no packet until released: what is forwarded to it piles up in its mailbox."""
+
+    def __init__(self) -> None:
+        self.released = trio.Event()
+        self._send, self.packets = trio.open_memory_channel(math.inf)
+
+    async def main(self) -> None:
+        async def on_client(session, source, id, packet):
+            await self.released.wait()  # keeps the turn: later packets wait in the mailbox
+            self._send.send_nowait(packet)
+
+        skypy.dispatch("client", on_client)
+
+
+async def test_each_packet_goes_on_as_a_redirect_from_the_given_source(listener):
+    seen: list[tuple[object, ...]] = []
+    consumer = await skypy.newservice(collector, seen)
+    client, id = await listener.connect()
+    socket.forward(id, consumer, 77, "client", id)
+    stream = b"".join(netpack.pack(body) for body in (b"one", b"", b"three" * 1000))
+    async with client:
+        start = 0
+        for end in (1, 5, 7, 3000, len(stream)):  # reads end inside headers and bodies
+            await client.send_all(stream[start:end])
+            await wait_until(lambda end=end: socket_info(id)["read"] == end)
+            start = end
+        await wait_until(lambda: len(seen) == 3)
+    assert seen == [(0, 77, id, b"one"), (0, 77, id, b""), (0, 77, id, b"three" * 1000)]
+
+
+async def test_forwarding_with_a_head_puts_it_before_the_packet(listener):
+    seen: list[tuple[object, ...]] = []
+    watchdog = await skypy.newservice(collector, seen)
+    client, id = await listener.connect()
+    socket.forward(id, watchdog, 5, "lua", "socket", "data", id)
+    async with client:
+        await client.send_all(netpack.pack(b"hello"))
+        await wait_until(lambda: len(seen) == 1)
+    assert seen == [(0, 5, "socket", "data", id, b"hello")]
+
+
+async def test_forwarding_again_sends_the_rest_elsewhere_and_loses_no_byte(listener):
+    first: list[tuple[object, ...]] = []
+    second: list[tuple[object, ...]] = []
+    a = await skypy.newservice(collector, first)
+    b = await skypy.newservice(collector, second)
+    client, id = await listener.connect()
+    socket.forward(id, a, 0, "client", id)
+    head = netpack.pack(b"before") + netpack.pack(b"cut in half")[:6]
+    async with client:
+        await client.send_all(head)
+        await wait_until(lambda: len(first) == 1 and socket_info(id)["read"] == len(head))
+        socket.forward(id, b, 0, "client", id)
+        await client.send_all(netpack.pack(b"cut in half")[6:])
+        await wait_until(lambda: len(second) == 1)
+    assert first == [(0, 0, id, b"before")]
+    assert second == [(0, 0, id, b"cut in half")]
+
+
+async def test_a_forwarded_connection_is_read_no_faster_than_its_consumer_takes_packets(listener):
+    consumer = HeldConsumer()
+    address = await skypy.newservice(consumer.main)
+    client, id = await listener.connect()
+    socket.forward(id, address, 0, "client", id, maxqueue=8)
+    packets = 400  # 60 KB each, 24 MB: more than the kernel's loopback buffers hold
+    sent = [0]
+
+    async def flood() -> None:
+        for i in range(packets):
+            await client.send_all(netpack.pack(i.to_bytes(2, "big") + bytes(60000)))
+            sent[0] += 1
+
+    async with client, trio.open_nursery() as nursery:
+        nursery.start_soon(flood)
+        with trio.fail_after(TIMEOUT):
+            await trio.testing.wait_all_tasks_blocked(cushion=0.05)
+        # One slice of a read may pass it, and the PING asking when it has caught up waits there too.
+        assert queue_length(address) <= 8 + 2
+        assert socket_info(id)["paused"]
+        assert sent[0] < packets  # TCP holds the client back
+        consumer.released.set()
+        with trio.fail_after(TIMEOUT):
+            for i in range(packets):
+                assert (await consumer.packets.receive())[:2] == i.to_bytes(2, "big")
+
+
+async def test_an_abandoned_connection_is_read_as_bytes_by_its_next_owner(listener):
+    seen: list[tuple[object, ...]] = []
+    consumer = await skypy.newservice(collector, seen)
+    client, id = await listener.connect()
+    socket.forward(id, consumer, 0, "client", id)
+    socket.abandon(id)
+
+    async def next_owner() -> None:
+        async def read(session: int, source: int) -> None:
+            skypy.ret(await socket.read(id, 5))
+
+        await socket.start(id)
+        skypy.dispatch("lua", read)
+
+    owner = await skypy.newservice(next_owner)
+    async with client:
+        await client.send_all(netpack.pack(b"raw"))
+        with trio.fail_after(TIMEOUT):
+            assert await skypy.call(owner, "lua") == netpack.pack(b"raw")
+    assert seen == []
+
+
+async def test_only_a_tcp_connection_can_be_forwarded(listener):
+    with pytest.raises(socket.SocketError, match=f"socket {listener.id} is not a TCP connection"):
+        socket.forward(listener.id, skypy.self(), 0, "client")
