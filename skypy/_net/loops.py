@@ -120,8 +120,13 @@ def receive(server: SocketServer, conn: Conn, sock: socket.socket) -> bool:
         forwarding = conn.forwarding
         if forwarding is None:
             server.node.post(conn.owner, (0, 0, PTYPE_SOCKET, (DATA, conn.id, data)))
-        elif not forwarding.deliver(server.node, data):
-            server.hold_back(conn, forwarding)
+            return True
+        try:
+            if not forwarding.deliver(server.node, data):
+                server.hold_back(conn, forwarding)
+        except Exception as exc:
+            server.forwarding_failed(conn, exc)
+            return False
     return True
 
 async def write_loop(server: SocketServer, conn: Conn, sock: socket.socket) -> None:

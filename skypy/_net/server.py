@@ -9,6 +9,7 @@ loops.py; this module takes the requests and carries out the rules.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any, Callable, Final
 
 import trio
@@ -106,8 +107,12 @@ class SocketServer:
             return
         forwarding = conn.forwarding
         if forwarding is not None and forwarding.held and conn.state is State.CONNECTED:
-            if not forwarding.deliver(self.node, b""):
-                self.hold_back(conn, forwarding)  # still behind: stay paused
+            try:
+                if not forwarding.deliver(self.node, b""):
+                    self.hold_back(conn, forwarding)  # still behind: stay paused
+                    return
+            except Exception as exc:
+                self.forwarding_failed(conn, exc)
                 return
         self.apply(conn, conn.resume())
 
@@ -130,6 +135,14 @@ class SocketServer:
         whose skypy.socket resumes it once the consumer has caught up."""
         self.apply(conn, conn.pause())
         self.post_event(conn.owner, (BEHIND, conn.id, forwarding.dest))
+
+    def forwarding_failed(self, conn: Conn, exc: Exception) -> None:
+        """A packet of forwarded `conn` could not be sent on (its packer raised): that
+        connection fails, with a log line, and the node reads on."""
+        self.node.log(
+            conn.owner, f"socket {conn.id}: a forwarded packet failed to pack, connection closed: {exc!r}", logging.WARNING
+        )
+        self.apply(conn, conn.failed(f"forward: {exc}"))
 
     def abandon(self, id: int) -> None:
         """The owner lets the socket go, unread, for another service to start."""

@@ -11,7 +11,7 @@ import skypy
 from skypy import netpack, socket
 from skypy.lowlevel import queue_length
 from skypy.testing import wait_until
-from tests.helpers.peers import TIMEOUT, socket_info
+from tests.helpers.peers import TIMEOUT, receive_all, socket_info
 
 
 async def collector(seen: list[tuple[object, ...]]) -> None:
@@ -127,6 +127,27 @@ async def test_an_abandoned_connection_is_read_as_bytes_by_its_next_owner(listen
         with trio.fail_after(TIMEOUT):
             assert await skypy.call(owner, "lua") == netpack.pack(b"raw")
     assert seen == []
+
+
+async def test_a_packet_its_packer_refuses_closes_that_connection_with_a_log_line(listener, node):
+    def pack(id: int, packet: bytes) -> bytes:
+        if packet == b"bad":
+            raise ValueError("no bad packets")
+        return packet
+
+    seen: list[tuple[object, ...]] = []
+    consumer = await skypy.newservice(collector, seen)
+    skypy.register_protocol("picky", 100, pack=pack)
+    client, id = await listener.connect()
+    socket.forward(id, consumer, 0, "picky", id)
+    other, other_id = await listener.connect()
+    socket.forward(other_id, consumer, 0, "client", other_id)
+    async with client, other:
+        await client.send_all(netpack.pack(b"bad"))
+        assert await receive_all(client) == b""
+        assert await node.wait_for_log(f"socket {id}: a forwarded packet failed to pack, connection closed")
+        await other.send_all(netpack.pack(b"good"))
+        await wait_until(lambda: seen == [(0, 0, other_id, b"good")])
 
 
 async def test_only_a_tcp_connection_can_be_forwarded(listener):
