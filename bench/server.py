@@ -14,8 +14,10 @@ connection and three service tasks reached by request/response over
 memory channels, the two concurrent calls in a nursery.
 
 `--growth` prints how the cost per request changes with 50, 1,000 and
-5,000 clients, and the spawn rate and memory per service of 10,000 and
-100,000 idle services.
+5,000 clients, with 50 clients among 5,000 idle connections (each with its
+agent) and among 100,000 idle services, and the spawn rate and memory per
+service of 10,000 and 100,000 idle services (each count in a fresh process,
+so that no heap left by an earlier run hides their memory).
 """
 
 from __future__ import annotations
@@ -80,8 +82,12 @@ async def agent(fd: int, store: int | str) -> None:
     skypy.dispatch("client", request)
 
 
-async def skypy_server(clients: int, duration: float, store_node: str | None) -> dict[str, float]:
-    """Serve the load client's `clients` connections; the store on this node or on `store_node`."""
+async def skypy_server(
+    clients: int, duration: float, store_node: str | None, idle_connections: int = 0, idle_services: int = 0
+) -> dict[str, float]:
+    """Serve the load client's `clients` connections, and its `idle_connections` that send
+    nothing, beside `idle_services` services that get no message; the store on this node
+    or on `store_node`."""
     # The collector as `skypy run` sets it (RUN_GC): this is what a server run by the command does.
     cluster_table = {} if store_node is None else {"store": store_node}
     async with skypy.open_node(cluster=cluster_table, gc=RUN_GC) as node:
@@ -93,6 +99,8 @@ async def skypy_server(clients: int, duration: float, store_node: str | None) ->
             await skypy.call(store, "lua", b"warm up")  # dialled before the clock starts
         await node.newservice(side_service, ".profile")
         await node.newservice(side_service, ".inventory")
+        for _ in range(idle_services):
+            await node.newservice(idle_service)
         ports: list[int] = []
 
         async def watchdog() -> None:
@@ -104,11 +112,12 @@ async def skypy_server(clients: int, duration: float, store_node: str | None) ->
                     await skypy.call(gate, "lua", "forward", fd, 0, handler)
 
             skypy.dispatch_commands({"socket": on_socket})
-            _, port = await skypy.call(gate, "lua", "open", {"address": "127.0.0.1", "port": 0, "maxclient": clients + 10})
+            conf = {"address": "127.0.0.1", "port": 0, "maxclient": clients + idle_connections + 10}
+            _, port = await skypy.call(gate, "lua", "open", conf)
             ports.append(port)
 
         await node.newservice(watchdog)
-        return await _load(ports[0], clients, duration)
+        return await _load(ports[0], clients, duration, idle_connections)
 
 
 # --- the plain trio baseline ---------------------------------------------------------
@@ -172,10 +181,10 @@ async def trio_server(clients: int, duration: float, store_node: str | None) -> 
 # --- the load client, in its own process --------------------------------------------
 
 
-async def _load(port: int, clients: int, duration: float) -> dict[str, float]:
+async def _load(port: int, clients: int, duration: float, idle: int = 0) -> dict[str, float]:
     """Run the client process against `port` (this process serving it); its figures."""
     done = await trio.run_process(
-        [sys.executable, __file__, "--client", str(port), str(clients), str(duration), str(os.getpid())],
+        [sys.executable, __file__, "--client", str(port), str(clients), str(duration), str(os.getpid()), str(idle)],
         capture_stdout=True,
     )
     result: dict[str, float] = json.loads(done.stdout)
@@ -189,9 +198,11 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def client(port: int, clients: int, duration: float, server_pid: int) -> dict[str, float]:
+def client(port: int, clients: int, duration: float, server_pid: int, idle: int) -> dict[str, float]:
     """Every connection sends a request, waits for its answer, and again; after a warm-up,
-    requests/s, the latency of each, and the server's CPU per request over the same window."""
+    requests/s, the latency of each, and the server's CPU per request over the same window.
+    `idle` more connections are opened first and send nothing."""
+    quiet = [stdsocket.create_connection(("127.0.0.1", port)) for _ in range(idle)]
     selector = selectors.DefaultSelector()
     for _ in range(clients):
         sock = stdsocket.create_connection(("127.0.0.1", port))
@@ -232,6 +243,8 @@ def client(port: int, clients: int, duration: float, server_pid: int) -> dict[st
     cpu = _cpu_seconds(server_pid) - (cpu_at_begin or 0.0)
     for key in list(selector.get_map().values()):
         key.fileobj.close()  # type: ignore[union-attr]
+    for sock in quiet:
+        sock.close()
     latencies.sort()
     return {
         "rps": len(latencies) / duration,
@@ -272,17 +285,18 @@ class StoreNode:
 # --- idle services -----------------------------------------------------------------------
 
 
+async def idle_service() -> None:
+    """A service that waits for messages and gets none."""
+    skypy.dispatch("lua", lambda session, source: skypy.ret())
+
+
 async def idle_services(count: int) -> dict[str, float]:
-    """Spawn rate of `count` services that wait for messages, and the memory each holds."""
-
-    async def idle() -> None:
-        skypy.dispatch("lua", lambda session, source: skypy.ret())
-
+    """Spawn rate of `count` idle services, and the memory each holds."""
     async with skypy.open_node() as node:
         before = _rss_kib()
         start = time.perf_counter()
         for _ in range(count):
-            await node.newservice(idle)
+            await node.newservice(idle_service)
         elapsed = time.perf_counter() - start
         return {"spawn_per_s": count / elapsed, "kib_each": (_rss_kib() - before) / count}
 
@@ -325,21 +339,33 @@ def measure(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 
 
 def growth(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    """Cost per request at 50, 1,000 and 5,000 clients (one node), and idle services' cost."""
+    """Cost per request at 50, 1,000 and 5,000 clients, and at 50 among idle connections or
+    services (one node); then idle services' own cost."""
     table: dict[str, dict[str, Any]] = {}
-    for clients in (50, 1000, 5000):
-        runs = [trio.run(skypy_server, clients, args.duration, None) for _ in range(args.repeats)]
-        table[f"clients_{clients}"] = {k: round(v, 2) for k, v in _median(runs).items()}
+    for name, clients, idle_connections, idle_services in (
+        ("clients_50", 50, 0, 0),
+        ("clients_1000", 1000, 0, 0),
+        ("clients_5000", 5000, 0, 0),
+        ("50_of_5000_conns", 50, 4950, 0),
+        ("50_100k_services", 50, 0, 100_000),
+    ):
+        runs = [
+            trio.run(skypy_server, clients, args.duration, None, idle_connections, idle_services)
+            for _ in range(args.repeats)
+        ]
+        table[name] = {k: round(v, 2) for k, v in _median(runs).items()}
     for count in (10_000, 100_000):
-        table[f"idle_{count}"] = {k: round(v, 1) for k, v in trio.run(idle_services, count).items()}
+        # A fresh process each: after the runs above, freed heap would take the new services.
+        done = subprocess.run([sys.executable, __file__, "--idle", str(count)], capture_output=True, check=True)
+        table[f"idle_{count}"] = {k: round(v, 1) for k, v in json.loads(done.stdout).items()}
     return table
 
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--client":
         pin(1)
-        port, clients, duration, server_pid = sys.argv[2:]
-        print(json.dumps(client(int(port), int(clients), float(duration), int(server_pid))))
+        port, clients, duration, server_pid, idle = sys.argv[2:]
+        print(json.dumps(client(int(port), int(clients), float(duration), int(server_pid), int(idle))))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -348,9 +374,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="runs per figure; the median is reported")
     parser.add_argument("--growth", action="store_true", help="the cost table instead of the figures")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--idle", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         trio.run(serve_store)
+        return
+    if args.idle:
+        pin(0)
+        print(json.dumps(trio.run(idle_services, args.idle)))
         return
     pin(0)
     if args.growth:
@@ -359,7 +390,7 @@ def main() -> None:
             print(json.dumps(table))
         else:
             for name, row in table.items():
-                print(f"{name:14} " + "  ".join(f"{k} {v:,}" for k, v in row.items()))
+                print(f"{name:18} " + "  ".join(f"{k} {v:,}" for k, v in row.items()))
         return
     results = measure(args)
     if args.json:
