@@ -260,7 +260,8 @@ def disconnected(id: int) -> bool:
 
 def info() -> list[dict[str, Any]]:
     """Every socket of the node, for netstat: id, kind, state, owner, address,
-    bytes read and written, bytes queued, and whether reading is paused."""
+    bytes read and written, bytes queued, whether reading is paused, and the
+    handle its packets go to if it is forwarded (else None)."""
     return _server().info()
 
 

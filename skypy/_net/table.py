@@ -271,7 +271,8 @@ class Conn:
         return self.state is CONNECTED and self.owner != 0
 
     def info(self) -> dict[str, Any]:
-        """The counters netstat shows for this socket, and whether its reading is paused."""
+        """The counters netstat shows for this socket, whether its reading is paused, and
+        where its packets go if it is forwarded."""
         return {
             "id": self.id,
             "kind": self.kind,
@@ -282,6 +283,7 @@ class Conn:
             "written": self.bytes_written,
             "queued": len(self.queue),
             "paused": self.paused,
+            "forwarded_to": None if self.forwarding is None else self.forwarding.dest,
         }
 
 

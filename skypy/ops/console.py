@@ -261,7 +261,11 @@ async def cmd_netstat() -> Answer:
     def row(info: dict[str, Any]) -> dict[str, Any]:
         peer = info["address"]
         shown = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else peer
-        return {**info, "owner": address(info["owner"]), "address": shown}
+        forwarded_to = info["forwarded_to"]
+        return {
+            **info, "owner": address(info["owner"]), "address": shown,
+            "forwarded_to": None if forwarded_to is None else address(forwarded_to),
+        }
 
     return {info["id"]: row(info) for info in skysocket.info()}
 

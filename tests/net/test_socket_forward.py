@@ -49,6 +49,7 @@ async def test_each_packet_goes_on_as_a_redirect_from_the_given_source(listener)
             start = end
         await wait_until(lambda: len(seen) == 3)
     assert seen == [(0, 77, id, b"one"), (0, 77, id, b""), (0, 77, id, b"three" * 1000)]
+    assert socket_info(id)["forwarded_to"] == consumer
 
 
 async def test_forwarding_with_a_head_puts_it_before_the_packet(listener):

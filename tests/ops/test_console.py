@@ -213,6 +213,26 @@ async def test_netstat_shows_each_socket_with_its_owner(console):
     assert all(re.search(r"owner::[0-9a-f]{8}\b", row) for row in sockets.values())
 
 
+async def test_netstat_shows_where_a_forwarded_connection_sends_its_packets(console):
+    accepted = trio.Event()
+    ids = []
+
+    def on_accept(id, address):
+        ids.append(id)
+        accepted.set()
+
+    listen_id, host, port = await socket.listen("127.0.0.1", 0)
+    await socket.start(listen_id, on_accept)
+    async with await trio.open_tcp_stream(host, port):
+        with trio.fail_after(10):
+            await accepted.wait()
+        [id] = ids
+        await socket.start(id)
+        socket.forward(id, skypy.self(), 0, "client", id)
+        row = table(await console.ask("netstat"))[str(id)]
+        assert f"forwarded_to:{skypy.address(skypy.self())}" in row
+
+
 async def spinner():
     """A service whose handler never ends by itself."""
 
