@@ -1,8 +1,6 @@
 """socket.forward: the socket server cuts a connection's input into netpack packets and
 sends each on as a redirect would, on real loopback connections."""
 
-import math
-
 import pytest
 import trio
 import trio.testing
@@ -12,27 +10,13 @@ from skypy import netpack, socket
 from skypy.lowlevel import queue_length
 from skypy.testing import wait_until
 from tests.helpers.peers import TIMEOUT, receive_all, socket_info
+from tests.helpers.services import HeldConsumer
 
 
 async def collector(seen: list[tuple[object, ...]]) -> None:
     """Records each "client" and "lua" message it gets: (session, source, *args)."""
     skypy.dispatch("client", lambda *message: seen.append(message))
     skypy.dispatch("lua", lambda *message: seen.append(message))
-
-
-class HeldConsumer:
-    """Takes no packet until released: what is forwarded to it piles up in its mailbox."""
-
-    def __init__(self) -> None:
-        self.released = trio.Event()
-        self._send, self.packets = trio.open_memory_channel(math.inf)
-
-    async def main(self) -> None:
-        async def on_client(session, source, id, packet):
-            await self.released.wait()  # keeps the turn: later packets wait in the mailbox
-            self._send.send_nowait(packet)
-
-        skypy.dispatch("client", on_client)
 
 
 async def test_each_packet_goes_on_as_a_redirect_from_the_given_source(listener):
