@@ -180,8 +180,8 @@ class Conn:
         """The owner lets the socket go, unread, until another service starts it."""
         self.owner = 0
         self.paused = False  # the old owner's pause: the next owner reads when it starts
-        # The next owner reads the bytes itself; a packet cut in half, or
-        # held for a consumer that was behind, goes with the forwarding.
+        # The next owner reads the bytes itself. A packet cut in half, and
+        # bytes held for a consumer that was behind, are dropped with it.
         self.forwarding = None
         if self.state is State.CONNECTED:
             self.state = State.ACCEPTED
