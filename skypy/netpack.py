@@ -55,6 +55,12 @@ class PacketDecoder:
         """Bytes held from an unfinished frame (header included)."""
         return len(self._partial)
 
+    def take_pending(self) -> bytes:
+        """The bytes held from an unfinished frame, given up: for whoever reads the stream on."""
+        partial = bytes(self._partial)
+        self._partial.clear()
+        return partial
+
     def feed(self, chunk: bytes | bytearray | memoryview) -> list[bytes]:
         """Take the next bytes of the stream; return the bodies it completed, in order."""
         if type(chunk) is not bytes:

@@ -118,9 +118,10 @@ def forward(
     agents: no step of this service per packet. `id`'s bytes no longer come
     here as DATA; its events (CLOSE, ERROR…) still do. Once more than
     `maxqueue` messages wait for `addr`, reading pauses until it has taken
-    them, so TCP holds the peer back. Lasts until `id` closes or is abandoned;
-    called again, later packets go to the new place and none is lost. `addr`
-    is resolved now; SocketError if `id` is not a TCP connection.
+    them, so TCP holds the peer back. Lasts until `id` closes or is abandoned
+    (the next owner reads on from the first byte not sent on); called again,
+    later packets go to the new place and none is lost. `addr` is resolved
+    now; SocketError if `id` is not a TCP connection.
     """
     svc = running()
     ptype, pack = svc.protocols.senders[typename]

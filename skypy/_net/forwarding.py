@@ -63,6 +63,12 @@ class Forwarding:
         self.head = head
         self.maxqueue = maxqueue
 
+    def unsent(self) -> bytes:
+        """What was read and not sent on (an unfinished packet, what is held), given up for
+        whoever reads the connection next."""
+        held, self.held = self.held, b""
+        return self.decoder.take_pending() + held
+
     def deliver(self, node: Node, data: bytes) -> bool:
         """Send on the packets `data` completes (after what is held); False once the consumer is
         behind, with the rest held for the next call.

@@ -128,6 +128,9 @@ class SocketServer:
             raise SocketError(f"socket {id} is not a TCP connection: it cannot be forwarded")
         if conn.forwarding is None:
             conn.forwarding = Forwarding()
+            # Forwarded before, then abandoned: what the last forwarding read
+            # and did not send on comes first.
+            conn.forwarding.held, conn.unread = conn.unread, b""
         conn.forwarding.redirect(dest, source, ptype, pack, head, maxqueue)
 
     def hold_back(self, conn: Conn, forwarding: Forwarding) -> None:

@@ -99,7 +99,7 @@ class Conn:
         "id", "kind", "state", "owner", "sock", "queue", "address",
         "bytes_read", "bytes_written", "opened", "close_posted", "close_requested",
         "closers", "writing", "reader", "timer", "peer", "read_size",
-        "paused", "forwarding",
+        "paused", "forwarding", "unread",
     )
 
     def __init__(self, id: int, kind: str, state: State, owner: int) -> None:
@@ -130,6 +130,9 @@ class Conn:
         # Set by `SocketServer.forward`: the input is cut into packets and
         # sent to their consumer instead of posted to the owner as DATA.
         self.forwarding: Forwarding | None = None
+        # Read while forwarded but not sent on when the owner abandoned it:
+        # the next owner gets it as its first DATA.
+        self.unread = b""
 
     def __repr__(self) -> str:
         return f"<Conn {self.id} {self.kind} {self.state.value} owner={self.owner:#x}>"
@@ -164,6 +167,9 @@ class Conn:
             raise SocketError(f"socket {self.id} cannot be started while {state.value}")
         self.owner = owner
         effects: list[Effect | Event] = [(CONNECT, self.id, self.address)]
+        if self.unread:
+            effects.append((DATA, self.id, self.unread))
+            self.unread = b""
         if state is State.ACCEPTED:
             self.state = State.CONNECTED
             if not self.paused:
@@ -180,9 +186,11 @@ class Conn:
         """The owner lets the socket go, unread, until another service starts it."""
         self.owner = 0
         self.paused = False  # the old owner's pause: the next owner reads when it starts
-        # The next owner reads the bytes itself. A packet cut in half, and
-        # bytes held for a consumer that was behind, are dropped with it.
-        self.forwarding = None
+        # The next owner reads the bytes itself, starting with those of a
+        # packet cut in half and any held for a consumer that was behind.
+        if self.forwarding is not None:
+            self.unread = self.forwarding.unsent()
+            self.forwarding = None
         if self.state is State.CONNECTED:
             self.state = State.ACCEPTED
             return [Effect.STOP_READ]

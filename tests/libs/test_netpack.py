@@ -84,6 +84,14 @@ def test_decoder_pending_counts_held_bytes_header_included() -> None:
     assert decoder.pending == 4
 
 
+def test_decoder_gives_up_its_unfinished_frame_and_starts_afresh() -> None:
+    decoder = PacketDecoder()
+    decoder.feed(pack(b"done") + pack(b"hello")[:4])
+    assert decoder.take_pending() == pack(b"hello")[:4]
+    assert decoder.pending == 0
+    assert decoder.feed(pack(b"next")) == [b"next"]
+
+
 def test_decoder_holds_nothing_after_whole_packets() -> None:
     decoder = PacketDecoder()
     decoder.feed(pack(b"a")[:1])
