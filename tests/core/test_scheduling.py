@@ -58,17 +58,23 @@ STEP = st.one_of(
 )
 
 
-@st.composite
-def programs(draw):
-    """Up to 5 coroutines; each one after the first is started by a fork or timeout(0) of an earlier one."""
-    count = draw(st.integers(1, 5))
-    bodies = [draw(st.lists(STEP, max_size=6)) for _ in range(count)]
+def draw_bodies(draw, steps, most, starts):
+    """Up to `most` coroutine bodies of up to 6 `steps` each; each body after the first is
+    started, at some point of an earlier one, by one of `starts` ("fork", "timeout0")."""
+    count = draw(st.integers(1, most))
+    bodies = [draw(st.lists(steps, max_size=6)) for _ in range(count)]
     for child in range(1, count):
         parent = draw(st.integers(0, child - 1))
-        how = draw(st.sampled_from(["fork", "timeout0"]))
+        how = draw(st.sampled_from(starts))
         where = draw(st.integers(0, len(bodies[parent])))
         bodies[parent].insert(where, (how, child))
     return bodies
+
+
+@st.composite
+def programs(draw):
+    """Up to 5 coroutines; each one after the first is started by a fork or timeout(0) of an earlier one."""
+    return draw_bodies(draw, STEP, 5, ["fork", "timeout0"])
 
 
 def model_trace(bodies):

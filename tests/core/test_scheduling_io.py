@@ -18,6 +18,7 @@ from hypothesis import assume, given, settings, strategies as st
 import skypy
 from skypy import socket
 from skypy.testing import open_test_node
+from tests.core.test_scheduling import draw_bodies
 
 STEP = st.one_of(
     st.just(("log",)),
@@ -37,13 +38,7 @@ STEP = st.one_of(
 @st.composite
 def programs(draw):
     """Up to 12 coroutines, most of them forked; each after the first is started by an earlier one."""
-    count = draw(st.integers(1, 12))
-    bodies = [draw(st.lists(STEP, max_size=6)) for _ in range(count)]
-    for child in range(1, count):
-        parent = draw(st.integers(0, child - 1))
-        how = draw(st.sampled_from(["fork", "fork", "timeout0"]))
-        where = draw(st.integers(0, len(bodies[parent])))
-        bodies[parent].insert(where, (how, child))
+    bodies = draw_bodies(draw, STEP, 12, ["fork", "fork", "timeout0"])
     # Number the socket steps: each gets its own delay.
     numbered, n = [], 0
     for body in bodies:
